@@ -1,0 +1,1 @@
+"""The stages (planner, selector, executor, responder), the pipeline API and the hugginggpt CLI."""

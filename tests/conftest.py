@@ -1,0 +1,33 @@
+"""Shared fixtures: TaskBench data from ../shared (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+TASKBENCH = Path(os.environ.get("TASKBENCH_DIR", REPO.parent / "shared" / "taskbench" / "huggingface"))
+
+
+@pytest.fixture(scope="session")
+def taskbench_dir() -> Path:
+    if not (TASKBENCH / "dev.jsonl").exists():
+        pytest.skip(f"TaskBench data not found at {TASKBENCH} (set TASKBENCH_DIR to its huggingface/ folder)")
+    return TASKBENCH
+
+
+@pytest.fixture(scope="session")
+def taskbench_records(taskbench_dir: Path) -> list[dict]:
+    with open(taskbench_dir / "dev.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def tool_desc(taskbench_dir: Path) -> dict[str, dict]:
+    data = json.loads((taskbench_dir / "tool_desc.json").read_text(encoding="utf-8"))
+    return {node["id"]: node for node in data["nodes"]}
