@@ -162,6 +162,137 @@ def eval_plans(gold: str, pred: str, as_json: bool) -> None:
         click.echo(f"left out {record_id}: {why}")
 
 
+def _catalog_rows(task: str | None, catalog: str | None) -> list[dict]:
+    from deployments.catalog import DEFAULT_CATALOG, load_catalog
+
+    try:
+        cards = load_catalog(catalog or DEFAULT_CATALOG)
+    except (OSError, ValueError) as err:
+        _fail(str(err))
+    rows = []
+    for card in cards:
+        if task and card.task != task:
+            continue
+        ok, why = card.availability(gpus=_local_gpus())
+        rows.append({"id": card.id, "task": card.task, "backend": card.backend, "status": why,
+                     "deployable": ok, "num_gpus": card.resources.num_gpus, "description": card.description})
+    return rows
+
+
+def _local_gpus() -> float:
+    try:
+        import torch
+
+        return float(torch.cuda.device_count())
+    except ImportError:
+        return 0.0
+
+
+@cli.command()
+@click.option("--task", default=None, help="Only models for this task (a registry id such as image-to-text).")
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A model catalog (JSON lines); the shipped one by default.")
+@click.option("--address", default=None, envvar="RAY_ADDRESS",
+              help="A running Ray cluster to ask which experts are deployed (default: $RAY_ADDRESS).")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog rows as JSON.")
+def models(task: str | None, catalog: str | None, address: str | None, as_json: bool) -> None:
+    """The model catalog, each model with its status: deployed, deployable here, or what it needs."""
+    from dag.registry import REGISTRY
+
+    if task and REGISTRY.get(task) is None:
+        _fail(f"unknown task {task!r}; did you mean {', '.join(REGISTRY.suggest(task)) or 'none'}?")
+    if task:
+        task = REGISTRY[task].id
+    rows = _catalog_rows(task, catalog)
+    if address:
+        deployed = _deployed_models(address)
+        for row in rows:
+            if row["id"] in deployed:
+                row["status"] = "deployed"
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no model in the catalog does {task}")
+        return
+    width = max(len(r["id"]) for r in rows)
+    task_width = max(len(r["task"]) for r in rows)
+    for row in rows:
+        click.echo(f"{row['id']:<{width}}  {row['task']:<{task_width}}  {row['status']}")
+
+
+def _deployed_models(address: str) -> set[str]:
+    import ray
+    from ray import serve
+
+    from deployments.app import APP_NAME
+
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    try:
+        router = serve.get_app_handle(APP_NAME)
+        return {m["id"] for m in router.models.remote().result(timeout_s=30)}
+    except Exception:  # noqa: BLE001 - no experts application running means nothing is deployed
+        return set()
+
+
+@cli.group()
+def experts() -> None:
+    """Start and inspect the expert model deployments."""
+
+
+@experts.command("up")
+@click.option("--models", "model_ids", multiple=True, help="Model ids to start (repeatable); default: every "
+              "model deployable here.")
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--address", default=None, envvar="RAY_ADDRESS",
+              help="Ray cluster to deploy on; default: start a local one (kept up until Ctrl-C).")
+@click.option("--write-config", type=click.Path(dir_okay=False), default=None,
+              help="Also write a Serve config YAML for `serve deploy` with these experts.")
+@click.option("--detach", is_flag=True, help="Return once healthy (on a local cluster this shuts it down).")
+def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | None, write_config: str | None,
+               detach: bool) -> None:
+    """Start expert deployments on the local or connected cluster and report which are healthy."""
+    import time
+
+    import ray
+    from ray import serve
+
+    from deployments.app import APP_NAME, ROUTE_PREFIX, build_app, select_cards, write_serve_config
+    from deployments.catalog import DEFAULT_CATALOG
+
+    try:
+        cards = select_cards(list(model_ids) or None, catalog or DEFAULT_CATALOG)
+    except (KeyError, ValueError, OSError) as err:
+        _fail(str(err).strip("'\""))
+    blocked = [(c.id, c.availability(gpus=None)[1]) for c in cards if not c.availability(gpus=None)[0]]
+    if blocked:
+        _fail("cannot start " + "; ".join(f"{m} ({why})" for m, why in blocked))
+    if not cards:
+        _fail("no model in the catalog is deployable here; `hugginggpt models` says what each needs")
+    if write_config:
+        write_serve_config(write_config, cards, catalog or DEFAULT_CATALOG)
+        click.echo(f"wrote {write_config} (serve deploy {write_config})")
+    started = time.perf_counter()
+    ray.init(address=address, logging_level="ERROR")
+    serve.start(http_options={"host": "127.0.0.1", "port": 8000})
+    try:
+        router = serve.run(build_app(cards), name=APP_NAME, route_prefix=ROUTE_PREFIX)
+    except Exception as err:  # noqa: BLE001 - report which deployment failed and why, not a traceback
+        _fail(f"the experts did not start: {err}")
+    infos = router.infos.remote().result(timeout_s=600)
+    click.echo(f"{len(infos)} expert(s) healthy in {time.perf_counter() - started:.1f} s:")
+    for info in infos:
+        click.echo(f"  {info['model_id']:<40} {', '.join(info['tasks']):<32} loaded in {info['load_seconds']:.2f} s")
+    if detach or address:
+        return
+    click.echo("serving on this machine's local Ray cluster; Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+
+
 def main() -> None:
     cli(prog_name="hugginggpt")
 

@@ -31,3 +31,26 @@ def taskbench_records(taskbench_dir: Path) -> list[dict]:
 def tool_desc(taskbench_dir: Path) -> dict[str, dict]:
     data = json.loads((taskbench_dir / "tool_desc.json").read_text(encoding="utf-8"))
     return {node["id"]: node for node in data["nodes"]}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) and Serve without an HTTP proxy, for the whole test session."""
+    import ray
+    from ray import serve
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    serve.start(http_options={"location": "NoServer"}, logging_config={"enable_access_log": False})
+    yield ray
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture
+def serve_apps(ray_cluster):
+    """Serve on the session cluster; every application a test started is deleted after it."""
+    from ray import serve
+
+    yield serve
+    for name in list(serve.status().applications):
+        serve.delete(name)

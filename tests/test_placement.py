@@ -1,0 +1,45 @@
+"""GPU placement on a multi-node cluster with fake GPU resources (``ray.cluster_utils.Cluster``).
+
+It runs in a child process: a Ray driver can join only one cluster, and the session's cluster is another.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("cv2", reason="pip install opencv-python-headless (the embedded extra)")
+
+SCRIPT = textwrap.dedent("""
+    import json, ray
+    from ray import serve
+    from ray.cluster_utils import Cluster
+    from deployments.app import build_app
+    from deployments.catalog import ModelCard, Weights
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"head": 1}})
+    gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
+    ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+    serve.start(http_options={"location": "NoServer"})
+    def card(model_id, gpus):
+        return ModelCard(id=model_id, task="canny-control", backend="canny", weights=Weights(source="none"),
+                         resources={"num_cpus": 0.25, "num_gpus": gpus, "memory_gb": 0})
+    router = serve.run(build_app([card("gpu/expert", 0.5), card("cpu/expert", 0)]), name="experts",
+                       route_prefix=None)
+    infos = {i["model_id"]: i for i in router.infos.remote().result(timeout_s=120)}
+    print(json.dumps({"gpu_node": gpu_node.node_id, "infos": infos}))
+    serve.shutdown(); ray.shutdown(); cluster.shutdown()
+""")
+
+
+def test_gpu_experts_land_on_the_gpu_node():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    gpu, cpu = report["infos"]["gpu/expert"], report["infos"]["cpu/expert"]
+    assert gpu["node_id"] == report["gpu_node"]
+    assert gpu["gpu_ids"]  # Ray assigned it a (fake) GPU
+    assert cpu["gpu_ids"] == []
+    assert cpu["node_id"] != report["gpu_node"]  # Ray keeps CPU-only work off GPU nodes
