@@ -54,6 +54,7 @@ class ExpertDeployment:
         self.predict_batch.set_max_batch_size(max(1, self.card.batching.max_batch_size))
         self.predict_batch.set_batch_wait_timeout_s(self.card.batching.batch_wait_timeout_s)
         self.served = 0
+        self.busy_seconds = 0.0
         self.batch_sizes: list[int] = []
 
     async def __call__(self, request: ExpertRequest) -> ExpertResult:
@@ -88,6 +89,7 @@ class ExpertDeployment:
         except Exception as err:  # noqa: BLE001 - a model failure must not take the replica down
             outcomes = [RuntimeError(f"model failed: {type(err).__name__}: {err}")] * len(requests)
         seconds = time.perf_counter() - started
+        self.busy_seconds += seconds
         self.served += len(requests)
         self.batch_sizes.append(len(requests))
         results = []
@@ -117,6 +119,7 @@ class ExpertDeployment:
             "pid": os.getpid(),
             "load_seconds": round(self.load_seconds, 3),
             "served": self.served,
+            "busy_seconds": round(self.busy_seconds, 3),
             "batch_sizes": list(self.batch_sizes),
             "gpu_ids": ray.get_gpu_ids(),
         }

@@ -222,12 +222,12 @@ def models(task: str | None, catalog: str | None, address: str | None, as_json: 
 
 
 def _deployed_models(address: str) -> set[str]:
-    import ray
     from ray import serve
 
     from deployments.app import APP_NAME
+    from deployments.runtime import init_ray
 
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    init_ray(address=address, log_to_driver=False)
     try:
         router = serve.get_app_handle(APP_NAME)
         return {m["id"] for m in router.models.remote().result(timeout_s=30)}
@@ -254,11 +254,11 @@ def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | N
     """Start expert deployments on the local or connected cluster and report which are healthy."""
     import time
 
-    import ray
     from ray import serve
 
     from deployments.app import APP_NAME, ROUTE_PREFIX, build_app, select_cards, write_serve_config
     from deployments.catalog import DEFAULT_CATALOG
+    from deployments.runtime import init_ray, start_serve
 
     try:
         cards = select_cards(list(model_ids) or None, catalog or DEFAULT_CATALOG)
@@ -273,8 +273,8 @@ def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | N
         write_serve_config(write_config, cards, catalog or DEFAULT_CATALOG)
         click.echo(f"wrote {write_config} (serve deploy {write_config})")
     started = time.perf_counter()
-    ray.init(address=address, logging_level="ERROR")
-    serve.start(http_options={"host": "127.0.0.1", "port": 8000})
+    init_ray(address=address)
+    start_serve(http=True)
     try:
         router = serve.run(build_app(cards), name=APP_NAME, route_prefix=ROUTE_PREFIX)
     except Exception as err:  # noqa: BLE001 - report which deployment failed and why, not a traceback

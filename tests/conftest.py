@@ -39,8 +39,10 @@ def ray_cluster():
     import ray
     from ray import serve
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    serve.start(http_options={"location": "NoServer"}, logging_config={"enable_access_log": False})
+    from deployments.runtime import init_ray, start_serve
+
+    init_ray(num_cpus=2, log_to_driver=False)
+    start_serve()
     yield ray
     serve.shutdown()
     ray.shutdown()

@@ -13,7 +13,7 @@ def test_shipped_catalog_is_valid_and_covers_hugginggpt_models():
     ids = {c.id for c in cards}
     assert all(REGISTRY.get(c.task) is not None and REGISTRY[c.task].id == c.task for c in cards)
     for expected in ("openai/whisper-base", "facebook/detr-resnet-50", "dandelin/vilt-b32-finetuned-vqa",
-                     "runwayml/stable-diffusion-v1-5", "lllyasviel/sd-controlnet-openpose", "microsoft/speecht5_tts"):
+                     "runwayml/stable-diffusion-v1-5", "lllyasviel/sd-controlnet-openpose", "facebook/mms-tts-eng"):
         assert expected in ids
     embedded = [c for c in cards if "embedded" in c.tags]
     assert {c.weights.source for c in embedded} <= {"package", "none"}

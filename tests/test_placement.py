@@ -21,15 +21,16 @@ SCRIPT = textwrap.dedent("""
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"head": 1}})
     gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
-    ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
-    serve.start(http_options={"location": "NoServer"})
+    from deployments.runtime import init_ray, start_serve
+    init_ray(address=cluster.address, log_to_driver=False)
+    start_serve()
     def card(model_id, gpus):
         return ModelCard(id=model_id, task="canny-control", backend="canny", weights=Weights(source="none"),
                          resources={"num_cpus": 0.25, "num_gpus": gpus, "memory_gb": 0})
     router = serve.run(build_app([card("gpu/expert", 0.5), card("cpu/expert", 0)]), name="experts",
                        route_prefix=None)
     infos = {i["model_id"]: i for i in router.infos.remote().result(timeout_s=120)}
-    print(json.dumps({"gpu_node": gpu_node.node_id, "infos": infos}))
+    print("RESULT " + json.dumps({"gpu_node": gpu_node.node_id, "infos": infos}), flush=True)
     serve.shutdown(); ray.shutdown(); cluster.shutdown()
 """)
 
@@ -37,7 +38,8 @@ SCRIPT = textwrap.dedent("""
 def test_gpu_experts_land_on_the_gpu_node():
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    report = json.loads(line.removeprefix("RESULT "))
     gpu, cpu = report["infos"]["gpu/expert"], report["infos"]["cpu/expert"]
     assert gpu["node_id"] == report["gpu_node"]
     assert gpu["gpu_ids"]  # Ray assigned it a (fake) GPU
