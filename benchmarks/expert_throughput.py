@@ -17,6 +17,10 @@ import statistics
 import time
 from pathlib import Path
 
+from deployments.runtime import apply_env_defaults
+
+apply_env_defaults()  # before anything imports ray.serve, which reads it once
+
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 REPEATS = 3
 """Each figure is the median of this many passes over all the requests."""
@@ -63,7 +67,12 @@ def serve_throughput(card, reqs, name: str) -> tuple[float, float]:
         assert all(r.ok for r in results), results[0].error
         return elapsed, sum(r.batch_size for r in results) / len(results)
 
-    runs = [asyncio.run(burst()) for _ in range(REPEATS)]
+    runs, busy = [], []
+    for _ in range(REPEATS):
+        before = handle.info.remote().result()["busy_seconds"]
+        runs.append(asyncio.run(burst()))
+        busy.append(handle.info.remote().result()["busy_seconds"] - before)
+    print(f"{name}: passes took {[round(r[0], 2) for r in runs]} s; replica busy {[round(b, 2) for b in busy]} s")
     elapsed = statistics.median(r[0] for r in runs)
     mean_batch = statistics.mean(r[1] for r in runs)
     serve.delete(name)
@@ -86,9 +95,9 @@ def main() -> None:
 
     card = find_card(load_catalog(), MODEL)
     batched = card.model_copy(update={"batching": Batching(max_batch_size=args.batch, batch_wait_timeout_s=args.wait),
-                                      "max_ongoing_requests": 4 * args.batch})
+                                      "max_ongoing_requests": args.requests})
     unbatched = card.model_copy(update={"batching": Batching(max_batch_size=1, batch_wait_timeout_s=0.0),
-                                        "max_ongoing_requests": 4 * args.batch})
+                                        "max_ongoing_requests": args.requests})
     reqs = requests(args.requests)
 
     init_ray(num_cpus=2, log_to_driver=False)

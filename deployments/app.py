@@ -18,6 +18,7 @@ from ray.serve.handle import DeploymentHandle
 
 from deployments.catalog import DEFAULT_CATALOG, ModelCard, find_card, load_catalog
 from deployments.expert import deployment_options, expert_deployment
+from deployments.runtime import SERVE_ENV
 
 APP_NAME = "experts"
 ROUTE_PREFIX = "/experts"
@@ -88,6 +89,7 @@ def write_serve_config(path: str | Path, cards: list[ModelCard], catalog: str | 
             "name": APP_NAME,
             "route_prefix": ROUTE_PREFIX,
             "import_path": "deployments.app:app_builder",
+            "runtime_env": {"env_vars": dict(SERVE_ENV)},
             "args": {"models": [card.id for card in cards], "catalog": str(catalog)},
             "deployments": deployments,
         }],

@@ -15,10 +15,19 @@ from typing import Any
 SERVE_ENV = {"RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S": "1.0", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def init_ray(address: str | None = None, **kwargs: Any):
-    """``ray.init`` with the environment the experts need (existing settings win); returns the context."""
+def apply_env_defaults() -> None:
+    """Put :data:`SERVE_ENV` into this process's environment (existing settings win).
+
+    Serve reads the deadline when ``ray.serve`` is first imported, so this runs when the ``deployments``
+    package is imported; code that imports ``ray.serve`` before it should export the variable itself.
+    """
     for name, value in SERVE_ENV.items():
         os.environ.setdefault(name, value)
+
+
+def init_ray(address: str | None = None, **kwargs: Any):
+    """``ray.init`` with the environment the experts need, passed on to every worker; returns the context."""
+    apply_env_defaults()
     import ray
 
     runtime_env = dict(kwargs.pop("runtime_env", None) or {})

@@ -17,6 +17,9 @@ from dag.metrics import evaluate_plans, read_jsonl
 from dag.parse import PlanParseError
 from dag.render import to_dot, to_mermaid, to_png
 from dag.validate import PlanReport, check_plan
+from deployments.runtime import apply_env_defaults
+
+apply_env_defaults()  # before any command imports ray.serve, which reads it once
 
 INPUT_ERROR = 2
 
