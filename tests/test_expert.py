@@ -100,3 +100,45 @@ def test_autoscaling_options_come_from_the_card():
     assert options["autoscaling_config"]["max_replicas"] == 4
     assert options["ray_actor_options"]["num_gpus"] == 0.5
     assert "num_replicas" not in options
+
+
+def test_bundled_speech_round_trip_and_ocr_through_serve(serve_apps, catalog):
+    from PIL import ImageFont
+
+    ids = ["rhasspy/piper-en_US-joe-medium", "Systran/faster-whisper-tiny.en", "RapidAI/RapidOCR-PP-OCRv4"]
+    cards = [find_card(catalog, i) for i in ids]
+    serve_apps.run(build_app(cards), name="experts", route_prefix=None)
+    tts, asr, ocr = (serve_apps.get_deployment_handle(c.deployment_name, app_name="experts") for c in cards)
+    spoken = tts.remote(ExpertRequest("text-to-speech", {"text": Text("Please open the window.")})).result()
+    assert spoken.ok, spoken.error
+    heard = asr.remote(ExpertRequest("automatic-speech-recognition", {"audio": spoken.outputs[0]})).result()
+    assert heard.ok and "open the window" in heard.outputs[0].text.lower()
+    picture = PILImage.new("RGB", (800, 200), "white")
+    ImageDraw.Draw(picture).text((30, 70), "RAY SERVE", fill="black", font=ImageFont.load_default(size=48))
+    read = ocr.remote(ExpertRequest("image-to-text", {"image": Image.from_pil(picture)})).result()
+    assert read.ok and "RAY SERVE" in read.outputs[0].text.upper().replace("  ", " ")
+    corrupt = ocr.remote(ExpertRequest("image-to-text", {"image": Image(b"junk", 8, 8)})).result()
+    assert not corrupt.ok and "RapidAI/RapidOCR-PP-OCRv4" in corrupt.error
+    assert ocr.remote(ExpertRequest("image-to-text", {"image": Image.from_pil(picture)})).result().ok
+
+
+def test_transformers_and_diffusers_backends_through_serve(serve_apps, tmp_path_factory):
+    from deployments.tiny_models import build_tiny
+
+    root = tmp_path_factory.mktemp("tiny")
+    gpt2 = ModelCard(id="tiny/gpt2", task="text-generation", backend="transformers",
+                     weights=Weights(source="local", path=str(build_tiny("gpt2", root))),
+                     options={"generate_kwargs": {"max_new_tokens": 5}}, resources={"num_cpus": 0.25},
+                     batching={"max_batch_size": 4})
+    sd = ModelCard(id="tiny/sd", task="text-to-image", backend="diffusers",
+                   weights=Weights(source="local", path=str(build_tiny("stable-diffusion", root))),
+                   options={"num_inference_steps": 2, "height": 64, "width": 64, "seed": 0},
+                   resources={"num_cpus": 0.25})
+    serve_apps.run(build_app([gpt2, sd]), name="experts", route_prefix=None)
+    text = serve_apps.get_deployment_handle("tiny--gpt2", app_name="experts")
+    image = serve_apps.get_deployment_handle("tiny--sd", app_name="experts")
+    generated = text.remote(ExpertRequest("text-generation", {"text": Text("the quick brown")})).result()
+    assert generated.ok and generated.outputs[0].text.startswith("the quick brown")
+    picture = image.remote(ExpertRequest("text-to-image", {"text": Text("a red cat")})).result()
+    assert picture.ok, picture.error
+    assert (picture.outputs[0].width, picture.outputs[0].height) == (64, 64)
