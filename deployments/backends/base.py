@@ -8,7 +8,10 @@ for that request alone: the batch's other requests and the replica carry on.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from deployments.artifacts import Artifact, Audio, Image, Json, Text
@@ -73,6 +76,49 @@ class Backend:
 
     def health(self) -> None:
         """Raise if the loaded model cannot serve (called by Serve's health check)."""
+
+
+def weights_location(card: ModelCard, value: str | None = None, what: str = "weights") -> str:
+    """Where a hub or local card's weights are: the local folder (checked) or the hub id; both load alike."""
+    weights = card.weights
+    if weights.source == "local":
+        path = value or weights.path
+        if not path:
+            raise RuntimeError(f"model {card.id}: local {what} need a path")
+        path = os.path.expanduser(path)
+        if not Path(path).exists():
+            raise RuntimeError(f"model {card.id}: local {what} not found at {path}")
+        return path
+    if weights.source == "hub":
+        return value or weights.hub_id or card.id
+    raise RuntimeError(f"model {card.id}: {card.backend} cannot load weights from {weights.source!r} "
+                       "(use 'local' or 'hub')")
+
+
+def load_error(card: ModelCard, location: str, err: Exception) -> str:
+    """One clear message for any failure to load a hub or local model, saying whether the hub was reachable."""
+    if card.weights.source == "hub":
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        why = ("the Hugging Face hub is not reachable (HF_HUB_OFFLINE=1) and the model is not in the local cache"
+               if offline else "it could not be downloaded from the Hugging Face hub nor found in the local cache")
+        return f"cannot load model {card.id} (hub id {location!r}): {why}: {type(err).__name__}: {err}"
+    return f"cannot load model {card.id} from {location}: {type(err).__name__}: {err}"
+
+
+def run_batch(requests: list[ExpertRequest], prepare: Callable[[ExpertRequest], Any],
+              run: Callable[[list[Any]], Iterable[Any]],
+              finish: Callable[[Any], list[Artifact]]) -> list[list[Artifact] | ExpertError]:
+    """The batched-backend pattern: ``prepare`` each request (an ExpertError marks a bad one), ``run`` the
+    model once on the good ones, ``finish`` each raw result into artifacts; errors stay in their slots."""
+    prepared: list[Any] = []
+    for request in requests:
+        try:
+            prepared.append(prepare(request))
+        except ExpertError as err:
+            prepared.append(err)
+    good = [p for p in prepared if not isinstance(p, ExpertError)]
+    raw = iter(run(good) if good else [])
+    return [p if isinstance(p, ExpertError) else finish(next(raw)) for p in prepared]
 
 
 def get_input(request: ExpertRequest, modality: str, index: int = 0) -> Artifact:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from deployments.artifacts import Artifact, Audio, Image, Json, Text
-from deployments.backends.base import Backend, ExpertError, ExpertRequest, get_input, get_text
+from deployments.backends.base import Backend, ExpertError, ExpertRequest, get_input, get_text, run_batch
 
 IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "data" / "imagenet_classes.txt"
 
@@ -72,24 +72,12 @@ class MiniLMBackend(Backend):
         return torch.nn.functional.normalize(pooled, dim=1).numpy()
 
     def predict(self, requests: list[ExpertRequest]) -> list[list[Artifact] | ExpertError]:
-        pairs: list[tuple[str, str] | ExpertError] = []
-        for request in requests:
-            try:
-                pairs.append((get_text(request, 0), get_text(request, 1)))
-            except ExpertError as err:
-                pairs.append(err)
-        texts = [t for p in pairs if not isinstance(p, ExpertError) for t in p]
-        vectors = self.embed(texts) if texts else np.zeros((0, 384))
-        results: list[list[Artifact] | ExpertError] = []
-        row = 0
-        for pair in pairs:
-            if isinstance(pair, ExpertError):
-                results.append(pair)
-                continue
-            score = float(vectors[row] @ vectors[row + 1])
-            row += 2
-            results.append([Json({"score": round(score, 4)}), Text(f"similarity {score:.3f}")])
-        return results
+        def scores(pairs: list[tuple[str, str]]) -> list[float]:
+            vectors = self.embed([text for pair in pairs for text in pair])
+            return [float(vectors[2 * i] @ vectors[2 * i + 1]) for i in range(len(pairs))]
+
+        return run_batch(requests, lambda r: (get_text(r, 0), get_text(r, 1)), scores,
+                         lambda score: [Json({"score": round(score, 4)}), Text(f"similarity {score:.3f}")])
 
 
 class FasterWhisperBackend(Backend):
@@ -194,24 +182,13 @@ class SpacyNERBackend(Backend):
         self.nlp = spacy.load(folder, exclude=["lemmatizer"])
 
     def predict(self, requests: list[ExpertRequest]) -> list[list[Artifact] | ExpertError]:
-        texts: list[str | ExpertError] = []
-        for request in requests:
-            try:
-                texts.append(get_text(request))
-            except ExpertError as err:
-                texts.append(err)
-        docs = iter(self.nlp.pipe([t for t in texts if isinstance(t, str)]))
-        results: list[list[Artifact] | ExpertError] = []
-        for text in texts:
-            if isinstance(text, ExpertError):
-                results.append(text)
-                continue
-            doc = next(docs)
-            entities = [{"text": e.text, "label": e.label_, "start": e.start_char, "end": e.end_char}
-                        for e in doc.ents]
-            summary = "; ".join(f"{e['text']} ({e['label']})" for e in entities) or "no entities found"
-            results.append([Json({"entities": entities}), Text(summary)])
-        return results
+        return run_batch(requests, get_text, self.nlp.pipe, self._entities)
+
+    @staticmethod
+    def _entities(doc) -> list[Artifact]:
+        entities = [{"text": e.text, "label": e.label_, "start": e.start_char, "end": e.end_char} for e in doc.ents]
+        summary = "; ".join(f"{e['text']} ({e['label']})" for e in entities) or "no entities found"
+        return [Json({"entities": entities}), Text(summary)]
 
 
 class SileroVADBackend(Backend):
@@ -275,28 +252,16 @@ class EfficientNetBackend(Backend):
         return self.torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))
 
     def predict(self, requests: list[ExpertRequest]) -> list[list[Artifact] | ExpertError]:
-        tensors: list = []
-        for request in requests:
-            try:
-                tensors.append(self._tensor(request))
-            except ExpertError as err:
-                tensors.append(err)
-        good = [t for t in tensors if not isinstance(t, ExpertError)]
-        probabilities = []
-        if good:
+        def classify(tensors: list) -> np.ndarray:
             with self.torch.inference_mode():
-                probabilities = self.torch.softmax(self.model(self.torch.stack(good)), dim=1).numpy()
-        results: list[list[Artifact] | ExpertError] = []
-        row = 0
-        for tensor in tensors:
-            if isinstance(tensor, ExpertError):
-                results.append(tensor)
-                continue
-            top = np.argsort(probabilities[row])[::-1][:5]
-            scores = [{"label": self.labels[i], "score": round(float(probabilities[row][i]), 4)} for i in top]
-            row += 1
-            results.append([Json({"scores": scores}), Text(f"{scores[0]['label']} ({scores[0]['score']:.2f})")])
-        return results
+                return self.torch.softmax(self.model(self.torch.stack(tensors)), dim=1).numpy()
+
+        return run_batch(requests, self._tensor, classify, self._top5)
+
+    def _top5(self, probabilities: np.ndarray) -> list[Artifact]:
+        top = np.argsort(probabilities)[::-1][:5]
+        scores = [{"label": self.labels[i], "score": round(float(probabilities[i]), 4)} for i in top]
+        return [Json({"scores": scores}), Text(f"{scores[0]['label']} ({scores[0]['score']:.2f})")]
 
 
 class CannyBackend(Backend):

@@ -14,12 +14,18 @@ on CPU float32. The safety checker is off: local tiny models have none, and hub 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from deployments.artifacts import Artifact, Image
-from deployments.backends.base import Backend, ExpertError, ExpertRequest, get_input, get_text
+from deployments.backends.base import (
+    Backend,
+    ExpertError,
+    ExpertRequest,
+    get_input,
+    get_text,
+    load_error,
+    weights_location,
+)
 
 CONTROLNET_TASKS = tuple(
     f"{name}-text-to-image" for name in ("canny", "depth", "hed", "mlsd", "normal", "openpose", "seg")
@@ -41,19 +47,6 @@ class DiffusersBackend(Backend):
         self.device = "cpu"
         self.dtype = None
 
-    def _location(self, value: str | None, what: str) -> str:
-        weights = self.card.weights
-        if weights.source == "local":
-            if not value:
-                raise RuntimeError(f"model {self.card.id}: local {what} need a path")
-            path = os.path.expanduser(value)
-            if not Path(path).exists():
-                raise RuntimeError(f"model {self.card.id}: local {what} not found at {path}")
-            return path
-        if weights.source == "hub":
-            return value or self.card.id
-        raise RuntimeError(f"model {self.card.id}: the diffusers backend cannot load weights from {weights.source!r}")
-
     def load(self) -> None:
         import torch
 
@@ -61,8 +54,7 @@ class DiffusersBackend(Backend):
         gpu = self.card.resources.num_gpus > 0 and torch.cuda.is_available()
         self.device = "cuda" if gpu else "cpu"
         self.dtype = torch.float16 if gpu else torch.float32
-        weights = self.card.weights
-        base = self._location(weights.path if weights.source == "local" else weights.hub_id, "weights")
+        base = weights_location(self.card)
         controlnet_path = self.options.get("controlnet")
         if self.card.task in CONTROLNET_TASKS and not controlnet_path:
             raise RuntimeError(f"model {self.card.id}: task {self.card.task} needs options.controlnet "
@@ -70,14 +62,7 @@ class DiffusersBackend(Backend):
         try:
             self._load(base, controlnet_path)
         except Exception as err:  # noqa: BLE001 - one clear message for every loading failure
-            if weights.source == "hub":
-                offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-                why = ("the Hugging Face hub is not reachable (HF_HUB_OFFLINE=1) and the model is not in the local "
-                       "cache" if offline else "it could not be downloaded from the hub nor found in the local cache")
-                message = f"cannot load model {self.card.id} (hub id {base!r}): {why}: {type(err).__name__}: {err}"
-            else:
-                message = f"cannot load model {self.card.id} from {base}: {type(err).__name__}: {err}"
-            raise RuntimeError(message) from err
+            raise RuntimeError(load_error(self.card, base, err)) from err
 
     def _load(self, base: str, controlnet_path: str | None) -> None:
         from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
@@ -96,7 +81,7 @@ class DiffusersBackend(Backend):
             from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
             if self.card.weights.source == "local":
-                controlnet_path = self._location(controlnet_path, "ControlNet weights")
+                controlnet_path = weights_location(self.card, controlnet_path, "ControlNet weights")
             controlnet = ControlNetModel.from_pretrained(controlnet_path, dtype=self.dtype).to(self.device)
             self.controlnet_pipe = StableDiffusionControlNetPipeline(
                 **self.pipe.components, controlnet=controlnet, requires_safety_checker=False

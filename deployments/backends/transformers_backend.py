@@ -15,12 +15,18 @@ search over ``AutoModelForQuestionAnswering`` logits, a ViLT-style answer classi
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from deployments.artifacts import Artifact, Audio, Image, Json, Text
-from deployments.backends.base import Backend, ExpertError, ExpertRequest, get_input, get_text
+from deployments.backends.base import (
+    Backend,
+    ExpertError,
+    ExpertRequest,
+    get_input,
+    get_text,
+    load_error,
+    weights_location,
+)
 
 PIPELINE_TASKS: dict[str, str] = {
     "text-generation": "text-generation",
@@ -89,18 +95,6 @@ class TransformersBackend(Backend):
     # ------------------------------------------------------------ loading
 
     @property
-    def location(self) -> str:
-        weights = self.card.weights
-        if weights.source == "local":
-            if not weights.path:
-                raise RuntimeError(f"model {self.card.id}: local weights need a path")
-            return os.path.expanduser(weights.path)
-        if weights.source == "hub":
-            return weights.hub_id or self.card.id
-        raise RuntimeError(f"model {self.card.id}: the transformers backend cannot load weights from "
-                           f"{weights.source!r} (use 'local' or 'hub')")
-
-    @property
     def mode(self) -> str:
         """``pipeline`` or one of the :data:`DIRECT_TASKS` ways."""
         if self.options.get("pipeline_task") or self.card.task in PIPELINE_TASKS:
@@ -116,21 +110,11 @@ class TransformersBackend(Backend):
         if self.card.resources.num_gpus > 0 and torch.cuda.is_available():
             self.device = "cuda:0"
             self.dtype = torch.float16 if self.options.get("fp16", True) else None
-        location = self.location
-        if self.card.weights.source == "local" and not Path(location).exists():
-            raise RuntimeError(f"model {self.card.id}: local weights not found at {location}")
+        location = weights_location(self.card)
         try:
             self._load(location)
         except Exception as err:  # noqa: BLE001 - every loading failure gets the same clear message
-            raise RuntimeError(self._load_error(location, err)) from err
-
-    def _load_error(self, location: str, err: Exception) -> str:
-        if self.card.weights.source == "hub":
-            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-            why = ("the Hugging Face hub is not reachable (HF_HUB_OFFLINE=1) and the model is not in the local cache"
-                   if offline else "it could not be downloaded from the Hugging Face hub nor found in the local cache")
-            return f"cannot load model {self.card.id} (hub id {location!r}): {why}: {type(err).__name__}: {err}"
-        return f"cannot load model {self.card.id} from {location}: {type(err).__name__}: {err}"
+            raise RuntimeError(load_error(self.card, location, err)) from err
 
     def _load(self, location: str) -> None:
         mode = self.mode
