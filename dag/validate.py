@@ -103,7 +103,7 @@ def _task_problems(task: Task, tasks: dict[int, Task], registry: TaskRegistry) -
                 task.id, "missing_argument",
                 f"{task_type.id} needs {count} {modality} argument{'s' if count > 1 else ''}; "
                 f"it has {given[modality]}.",
-                f"Add {' and '.join(repr(w) for w in wanted)}: a {modality} value or a <GENERATED>-k reference "
+                f"Add {' and '.join(repr(w) for w in wanted)}: {_a(modality)} value or a <GENERATED>-k reference "
                 f"to a task that outputs {modality}.",
             ))
     return problems

@@ -296,6 +296,53 @@ def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | N
         serve.shutdown()
 
 
+def embedded_planner():
+    """The embedded planner with MiniLM loaded in this process (about 3 s once)."""
+    from deployments.backends.bundled import MiniLMBackend
+    from deployments.catalog import find_card, load_catalog
+    from orchestrator.embedded_planner import EmbeddedPlanner
+
+    backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
+    backend.load()
+    return EmbeddedPlanner(backend.embed)
+
+
+@cli.command("eval-planner")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="TaskBench records (JSON lines with id, instruction, task_nodes).")
+@click.option("--planner", type=click.Choice(["embedded"]), default="embedded", show_default=True)
+@click.option("--limit", type=int, default=None, help="Score only the first N records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_planner(data: str, planner: str, limit: int | None, as_json: bool) -> None:
+    """Plan every instruction of a TaskBench file and score the plans with node F1 and edge F1."""
+    import time
+
+    from dag.metrics import evaluate_plans
+    from dag.taskbench import to_taskbench
+    from dag.validate import check_plan
+
+    try:
+        records = read_jsonl(data)[:limit]
+    except ValueError as err:
+        _fail(str(err))
+    model = embedded_planner()
+    predictions, invalid, seconds = {}, 0, 0.0
+    for record in records:
+        started = time.perf_counter()
+        plan = model.plan(record.get("instruction", ""))
+        seconds += time.perf_counter() - started
+        invalid += not check_plan(plan).valid
+        predictions[str(record["id"])] = {"id": record["id"], **to_taskbench(plan)}
+    result = evaluate_plans(records, predictions).to_dict()
+    result["invalid_plans"] = invalid
+    result["seconds_per_request"] = round(seconds / max(1, len(records)), 4)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    print_scores(result)
+    click.echo(f"{invalid} invalid plan(s); {result['seconds_per_request'] * 1000:.1f} ms per request")
+
+
 def main() -> None:
     cli(prog_name="hugginggpt")
 

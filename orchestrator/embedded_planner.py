@@ -85,7 +85,11 @@ def split_clauses(request: str) -> list[Clause]:
     """The request's clauses, each with the file names and quoted texts it contains."""
     masked, quotes = request, []
     for match in _QUOTED.finditer(request):
-        quotes.append(match.group(1) or match.group(2))
+        quoted = match.group(1) or match.group(2)
+        if _FILE.fullmatch(quoted.strip()):
+            masked = masked.replace(match.group(0), quoted.strip(), 1)  # a quoted file name is a file
+            continue
+        quotes.append(quoted)
         masked = masked.replace(match.group(0), f"QUOTE{len(quotes) - 1}", 1)
     files = []
     for match in _FILE.finditer(masked):
@@ -112,7 +116,7 @@ def split_clauses(request: str) -> list[Clause]:
 class EmbeddedPlanner:
     """Clause → task by embedding similarity; arguments and dependencies by modality. See the module doc."""
 
-    def __init__(self, embed: Embed, registry: TaskRegistry = REGISTRY, threshold: float = 0.3) -> None:
+    def __init__(self, embed: Embed, registry: TaskRegistry = REGISTRY, threshold: float = 0.35) -> None:
         self.embed = embed
         self.registry = registry
         self.threshold = threshold
@@ -184,6 +188,7 @@ class EmbeddedPlanner:
             if any(can_feed(o, modality) for o in outputs[earlier]):
                 return ref(earlier)
         spare = [f for f in files if file_modality(f) == modality and f not in used_files]
+        spare += [f for f in files if file_modality(f) == modality and f in used_files]  # then reuse
         if spare:
             used_files.add(spare[0])
             return spare[0]
