@@ -296,17 +296,6 @@ def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | N
         serve.shutdown()
 
 
-def embedded_planner():
-    """The embedded planner with MiniLM loaded in this process (about 3 s once)."""
-    from deployments.backends.bundled import MiniLMBackend
-    from deployments.catalog import find_card, load_catalog
-    from orchestrator.embedded_planner import EmbeddedPlanner
-
-    backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
-    backend.load()
-    return EmbeddedPlanner(backend.embed)
-
-
 @cli.command("eval-planner")
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help="TaskBench records (JSON lines with id, instruction, task_nodes).")
@@ -320,12 +309,13 @@ def eval_planner(data: str, planner: str, limit: int | None, as_json: bool) -> N
     from dag.metrics import evaluate_plans
     from dag.taskbench import to_taskbench
     from dag.validate import check_plan
+    from orchestrator.embedded_planner import load_embedded_planner
 
     try:
         records = read_jsonl(data)[:limit]
     except ValueError as err:
         _fail(str(err))
-    model = embedded_planner()
+    model = load_embedded_planner()
     predictions, invalid, seconds = {}, 0, 0.0
     for record in records:
         started = time.perf_counter()
@@ -341,6 +331,54 @@ def eval_planner(data: str, planner: str, limit: int | None, as_json: bool) -> N
         return
     print_scores(result)
     click.echo(f"{invalid} invalid plan(s); {result['seconds_per_request'] * 1000:.1f} ms per request")
+
+
+@cli.command()
+@click.argument("request")
+@click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="An input file (repeatable); files the request names are read too.")
+@click.option("--planner", type=click.Choice(["embedded", "llm"]), default="embedded", show_default=True)
+@click.option("--llm-base-url", default=None, help="OpenAI-compatible base URL (default: $HUGGINGGPT_LLM_BASE_URL).")
+@click.option("--llm-model", default=None, help="The LLM's model name (default: $HUGGINGGPT_LLM_MODEL).")
+@click.option("--out", "out_dir", default="runs", show_default=True, help="Where runs write their artifacts.")
+@click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster (default: a local one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | None, llm_model: str | None,
+        out_dir: str, address: str | None, as_json: bool) -> None:
+    """Run REQUEST end to end: plan, choose models, execute the DAG on Ray, answer."""
+    from deployments.artifacts import ArtifactError
+    from orchestrator.executor import ExecutionError
+    from orchestrator.llm import LLMConfig, LLMError
+    from orchestrator.pipeline import Config, HuggingGPT
+    from orchestrator.planner import PlanningError
+    from orchestrator.selector import SelectionError
+
+    config = Config(planner=planner, llm=LLMConfig.from_env(base_url=llm_base_url, model=llm_model),
+                    out_dir=out_dir, address=address)
+
+    def show(event: dict) -> None:
+        if as_json:
+            return
+        kind = event["event"]
+        if kind == "planned":
+            steps = " → ".join(f"{t['id']}:{t['task']}" for t in event["plan"])
+            click.echo(f"plan: {steps}", err=True)
+        elif kind == "selected":
+            click.echo("models: " + ", ".join(f"{k}={v}" for k, v in event["selections"].items()), err=True)
+        elif kind in ("started", "finished", "failed", "skipped"):
+            extra = f" ({event['seconds']:.2f} s, {event['model']})" if kind == "finished" else ""
+            extra = f": {event['error']}" if kind in ("failed", "skipped") else extra
+            click.echo(f"  task {event['task_id']} {event['task']}: {kind}{extra}", err=True)
+
+    try:
+        result = HuggingGPT(config).run(request, files=list(files), on_event=show)
+    except (PlanningError, SelectionError, ExecutionError, ArtifactError, LLMError) as err:
+        _fail(str(err))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo(result.answer)
+    click.echo(f"({result.seconds:.1f} s; artifacts and run.json in {result.out_dir})", err=True)
 
 
 def main() -> None:

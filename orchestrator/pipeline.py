@@ -1,0 +1,205 @@
+"""The four stages end to end: ``HuggingGPT(config).run(request, files=[...]) -> RunResult``.
+
+Plan (embedded or LLM) → select a model per task → make sure those experts run on Serve → execute the DAG
+on Ray → answer (the LLM's words, or a structured summary without one) → write the artifacts and the run
+record (``run.json``) into the run's output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dag.graph import build_graph
+from dag.plan import Plan
+from dag.validate import check_plan
+from deployments.artifacts import Artifact, ArtifactError, Text, load_file, save
+from deployments.catalog import DEFAULT_CATALOG, ModelCard, find_card, load_catalog
+from orchestrator.executor import Candidate, NodeOutcome, launch
+from orchestrator.llm import LLMClient, LLMConfig
+from orchestrator.planner import LLMPlanner, PlanningError
+from orchestrator.selector import Selection, select_models
+
+RESPONSE_SYSTEM = ("#4 Response Generation Stage: With the task execution logs, the AI assistant needs to describe "
+                   "the process and inference results.")
+RESPONSE_PROMPT = (
+    "Yes. Please first think carefully and directly answer my request based on the inference results. Some of the "
+    "inferences may not always turn out to be correct and require you to make careful consideration in making "
+    "decisions. Then please detail your workflow including the used models and inference results for my request "
+    "in your friendly tone. Please filter out information that is not relevant to my request. Tell me the complete "
+    "path or urls of files in inference results. If there is nothing in the results, please tell me you can't "
+    "make it."
+)
+
+
+@dataclass
+class Config:
+    planner: str = "embedded"
+    """``embedded`` (no LLM) or ``llm``."""
+    llm: LLMConfig = field(default_factory=LLMConfig.from_env)
+    catalog: str = str(DEFAULT_CATALOG)
+    out_dir: str = "runs"
+    address: str | None = None
+    app_name: str = "experts"
+    timeout_s: float = 120.0
+    retries: int = 1
+
+
+@dataclass
+class RunResult:
+    request: str
+    plan: list[dict[str, Any]]
+    edges: list[list[int]]
+    selections: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    answer: str
+    out_dir: str
+    seconds: float
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class HuggingGPT:
+    """One orchestrator: keeps Ray, the planner's model and the experts up between requests."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.cards = load_catalog(self.config.catalog)
+        self.llm = LLMClient(self.config.llm) if self.config.planner == "llm" or self.config.llm.configured else None
+        self._embedded = None
+        self._deployed: dict[str, ModelCard] = {}
+
+    # ------------------------------------------------------------------ stages
+
+    def plan(self, request: str, files: list[str] | tuple[str, ...] = ()) -> Plan:
+        if self.config.planner == "llm":
+            if self.llm is None:
+                raise PlanningError("--planner llm needs an LLM: set --llm-base-url (or HUGGINGGPT_LLM_BASE_URL)")
+            return LLMPlanner(self.llm).plan(request).plan
+        if self._embedded is None:
+            from orchestrator.embedded_planner import load_embedded_planner
+
+            self._embedded = load_embedded_planner()
+        report = check_plan(self._embedded.plan(request, files))
+        if not report.valid:
+            raise PlanningError("the embedded planner made no runnable plan for this request",
+                                report.plan.to_json(), [str(p) for p in report.problems])
+        return report.plan
+
+    def _ensure_experts(self, selections: dict[int, Selection]) -> dict[int, list[Candidate]]:
+        from ray import serve
+
+        from deployments.app import build_app
+
+        wanted = {model_id for s in selections.values() for model_id in s.ranked[:2]}
+        missing = wanted - set(self._deployed)
+        if missing:
+            for model_id in missing:
+                self._deployed[model_id] = find_card(self.cards, model_id)
+            serve.run(build_app(list(self._deployed.values())), name=self.config.app_name, route_prefix=None)
+        return {task_id: [Candidate(m, self._deployed[m].deployment_name) for m in s.ranked[:2]]
+                for task_id, s in selections.items()}
+
+    def _files(self, paths: list[str], plan: Plan) -> dict[str, Artifact]:
+        """The input files: those given, and those the plan names that exist here (loaded, never trusted blindly)."""
+        named = {v for t in plan for v in t.args.values() if isinstance(v, str) and Path(v).suffix}
+        files: dict[str, Artifact] = {}
+        for name in dict.fromkeys([*paths, *sorted(named)]):
+            path = Path(name)
+            if path.is_file():
+                try:
+                    files[name] = load_file(path)
+                except ArtifactError as err:
+                    raise ArtifactError(f"{name}: {err}") from None
+                files.setdefault(path.name, files[name])
+        return files
+
+    def respond(self, request: str, outcomes: dict[int, NodeOutcome], paths: dict[int, list[str]]) -> str:
+        lines = []
+        for task_id, outcome in sorted(outcomes.items()):
+            if outcome.status != "ok":
+                lines.append(f"task {task_id} ({outcome.task}) {outcome.status}: {outcome.error}")
+                continue
+            texts = [a for a in outcome.outputs if isinstance(a, Text)]
+            shown = [texts[0].text] if texts else [outcome.outputs[0].describe()]
+            files = f" → {', '.join(paths.get(task_id, []))}" if paths.get(task_id) else ""
+            lines.append(f"task {task_id} ({outcome.task}, {outcome.model}): {' '.join(shown)[:500]}{files}")
+        summary = "\n".join(lines)
+        if self.llm is None:
+            return summary
+        messages = [{"role": "system", "content": RESPONSE_SYSTEM}, {"role": "user", "content": request},
+                    {"role": "assistant", "content": summary}, {"role": "user", "content": RESPONSE_PROMPT}]
+        return self.llm.chat(messages, stage="respond")
+
+    # ------------------------------------------------------------------ the whole run
+
+    def run(self, request: str, files: list[str] | tuple[str, ...] = (),
+            on_event: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+        import ray
+        from ray.util.queue import Queue
+
+        from deployments.runtime import init_ray, start_serve
+
+        started = time.perf_counter()
+        emit = on_event or (lambda event: None)
+        plan = self.plan(request, files)
+        graph = build_graph(plan)
+        emit({"event": "planned", "plan": plan.to_data()})
+        selections = select_models(plan, self.cards, request=request, llm=self.llm)
+        emit({"event": "selected", "selections": {k: v.model for k, v in selections.items()}})
+        inputs = self._files(list(files), plan)
+        if not ray.is_initialized():
+            init_ray(address=self.config.address, log_to_driver=False)
+            start_serve()
+        candidates = self._ensure_experts(selections)
+        events = Queue(actor_options={"num_cpus": 0})
+        refs = launch(plan, candidates, inputs, app_name=self.config.app_name, timeout_s=self.config.timeout_s,
+                      retries=self.config.retries, events=events)
+        pending = list(refs.values())
+        outcomes: dict[int, NodeOutcome] = {}
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            while not events.empty():
+                emit(events.get())
+            for outcome in ray.get(done):
+                outcomes[outcome.task_id] = outcome
+        while not events.empty():
+            emit(events.get())
+        out = Path(self.config.out_dir) / time.strftime("%Y%m%d-%H%M%S")
+        paths = {tid: [str(save(a, out / f"task-{tid}-{o.task}-{i}")) for i, a in enumerate(o.outputs)
+                       if a.type in ("image", "audio")] for tid, o in outcomes.items()}
+        answer = self.respond(request, outcomes, paths)
+        emit({"event": "answered", "answer": answer})
+        result = RunResult(
+            request=request, plan=plan.to_data(), edges=[list(e) for e in graph.edges],
+            selections=[asdict(s) for s in selections.values()],
+            tasks=[_task_record(outcomes[t.id], paths.get(t.id, [])) for t in plan],
+            answer=answer, out_dir=str(out), seconds=round(time.perf_counter() - started, 3),
+            llm_calls=[asdict(c) for c in (self.llm.record if self.llm else [])],
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        return result
+
+
+def _task_record(outcome: NodeOutcome, paths: list[str]) -> dict[str, Any]:
+    outputs = []
+    files = iter(paths)
+    for artifact in outcome.outputs:
+        entry: dict[str, Any] = {"type": artifact.type}
+        if artifact.type in ("image", "audio"):
+            entry["path"] = next(files)
+        elif artifact.type == "text":
+            entry["text"] = artifact.text
+        else:
+            entry["text"] = artifact.describe()
+        outputs.append(entry)
+    return {"id": outcome.task_id, "task": outcome.task, "model": outcome.model, "status": outcome.status,
+            "seconds": round(outcome.seconds, 3), "error": outcome.error, "attempts": outcome.attempts,
+            "outputs": outputs}

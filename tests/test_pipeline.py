@@ -1,0 +1,52 @@
+"""The README's example requests end to end, offline, with the embedded planner and bundled models."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from deployments.artifacts import load_file
+from orchestrator.pipeline import Config, HuggingGPT
+from orchestrator.planner import PlanningError
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def hugginggpt(ray_cluster, tmp_path_factory):
+    return HuggingGPT(Config(out_dir=str(tmp_path_factory.mktemp("runs"))))
+
+
+def words(text):
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def test_read_the_sign_aloud(hugginggpt, monkeypatch):
+    monkeypatch.chdir(EXAMPLES.parent)
+    events = []
+    result = hugginggpt.run("Read the text in examples/sign.png aloud", on_event=events.append)
+    assert [t["task"] for t in result.tasks] == ["image-to-text", "text-to-speech"]
+    assert result.edges == [[0, 1]] and all(t["status"] == "ok" for t in result.tasks)
+    assert "MIND THE GAP" in result.tasks[0]["outputs"][0]["text"]
+    wav = load_file(result.tasks[1]["outputs"][0]["path"])
+    assert wav.sample_rate == 22050 and wav.seconds > 0.5
+    record = json.loads((Path(result.out_dir) / "run.json").read_text())
+    assert record["request"] == "Read the text in examples/sign.png aloud" and record["answer"] == result.answer
+    assert {e["event"] for e in events} >= {"planned", "selected", "started", "finished", "answered"}
+
+
+def test_transcribe_and_find_people_and_places(hugginggpt, monkeypatch):
+    monkeypatch.chdir(EXAMPLES.parent)
+    result = hugginggpt.run("Transcribe examples/meeting.wav and list the people and places mentioned")
+    assert [t["task"] for t in result.tasks] == ["automatic-speech-recognition", "token-classification"]
+    heard = words(result.tasks[0]["outputs"][0]["text"])
+    assert {"berlin", "john", "smith", "toronto"} <= set(heard)
+    entities = result.tasks[1]["outputs"][0]["text"]
+    assert "John Smith" in entities and "Toronto" in entities and "Berlin" in entities
+    assert result.selections[0]["model"] == "Systran/faster-whisper-tiny.en" and result.selections[0]["reason"]
+
+
+def test_a_request_no_plan_fits_is_a_clear_error(hugginggpt):
+    with pytest.raises(PlanningError, match="no runnable plan"):
+        hugginggpt.run("Classify the picture")  # an image task, but no image anywhere
