@@ -333,6 +333,37 @@ def eval_planner(data: str, planner: str, limit: int | None, as_json: bool) -> N
     click.echo(f"{invalid} invalid plan(s); {result['seconds_per_request'] * 1000:.1f} ms per request")
 
 
+@cli.command("plan")
+@click.argument("request")
+@click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False), help="An input file (repeatable).")
+@click.option("--planner", type=click.Choice(["embedded", "llm"]), default="embedded", show_default=True)
+@click.option("--llm-base-url", default=None, help="OpenAI-compatible base URL (default: $HUGGINGGPT_LLM_BASE_URL).")
+@click.option("--llm-model", default=None, help="The LLM's model name (default: $HUGGINGGPT_LLM_MODEL).")
+@click.option("--png", type=click.Path(dir_okay=False), default=None, help="Also draw the DAG into this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan_command(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | None,
+                 llm_model: str | None, png: str | None, as_json: bool) -> None:
+    """Plan REQUEST without running it: print the plan and its DAG (Mermaid)."""
+    from orchestrator.llm import LLMConfig, LLMError
+    from orchestrator.pipeline import Config, HuggingGPT
+    from orchestrator.planner import PlanningError
+
+    config = Config(planner=planner, llm=LLMConfig.from_env(base_url=llm_base_url, model=llm_model))
+    try:
+        plan = HuggingGPT(config).plan(request, list(files))
+    except (PlanningError, LLMError) as err:
+        _fail(str(err))
+    graph = build_graph(plan)
+    if png:
+        to_png(graph, png, title=request[:100])
+    if as_json:
+        click.echo(plan.to_json(indent=2))
+        return
+    for task in plan:
+        click.echo(f"{task.id}: {task.task} {json.dumps(task.args, ensure_ascii=False)} dep={task.dep}")
+    click.echo(to_mermaid(graph), nl=False)
+
+
 @cli.command()
 @click.argument("request")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),

@@ -63,10 +63,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 """A few example phrasings per task, in our own words; the task's description is added to them."""
 
 _ALOUD = re.compile(r"\b(aloud|out loud|read (?:it|them) to me|as speech|spoken)\b", re.IGNORECASE)
-_SPLIT = re.compile(r"(?:[.;!?](?:\s+|$)|,?\s+\b(?:and then|then|after that|afterwards|finally|next)\b\s*"
-                    r"|,\s+and\s+|\s+and\s+(?=(?:then\s+)?(?:list|read|say|speak|translate|summari[sz]e|"
-                    r"describe|tell|generate|draw|find|detect|classify|transcribe|answer|count|make|create|"
-                    r"convert|extract|identify|caption|segment|estimate|compare|write)\b))", re.IGNORECASE)
+_VERBS = (r"(?:then\s+)?(?:list|read|say|speak|translate|summari[sz]e|describe|tell|generate|draw|find|detect|"
+          r"classify|transcribe|answer|count|make|create|convert|extract|identify|caption|segment|estimate|"
+          r"compare|write|turn)\b")
+_SPLIT = re.compile(rf"(?:[.;!?](?:\s+|$)|,?\s+\b(?:and then|then|after that|afterwards|finally|next)\b\s*"
+                    rf"|,\s+and\s+|(?:,|\s+and)\s+(?={_VERBS}))", re.IGNORECASE)
 _FILE = re.compile(r"[\w./\\-]+\.(?:jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm)\b",
                    re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|(?<![\w])'([^']{3,})'(?![\w])")

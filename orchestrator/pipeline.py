@@ -1,4 +1,4 @@
-"""The four stages end to end: ``HuggingGPT(config).run(request, files=[...]) -> RunResult``.
+"""The four stages end to end: ``HuggingGPT(config).run(request, files=[...]) -> RunResult`` (and ``arun``).
 
 Plan (embedded or LLM) → select a model per task → make sure those experts run on Serve → execute the DAG
 on Ray → answer (the LLM's words, or a structured summary without one) → write the artifacts and the run
@@ -186,6 +186,13 @@ class HuggingGPT:
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         return result
+
+    async def arun(self, request: str, files: list[str] | tuple[str, ...] = (),
+                   on_event: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+        """:meth:`run` for async callers (a web handler, an agent loop): runs it off the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(self.run, request, files, on_event)
 
 
 def _task_record(outcome: NodeOutcome, paths: list[str]) -> dict[str, Any]:
