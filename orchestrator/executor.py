@@ -112,11 +112,22 @@ def resolve_inputs(spec: NodeSpec, files: dict[str, Artifact], upstream: dict[in
     return inputs
 
 
-def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact]) -> tuple[list[Artifact] | None, str]:
+_HANDLES: dict[tuple[str, str], Any] = {}
+"""Deployment handles of this worker process, reused across tasks: a new handle sets up its own router."""
+
+
+def _handle(deployment: str, app_name: str) -> Any:
     from ray import serve
 
+    key = (deployment, app_name)
+    if key not in _HANDLES:
+        _HANDLES[key] = serve.get_deployment_handle(deployment, app_name=app_name)
+    return _HANDLES[key]
+
+
+def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact]) -> tuple[list[Artifact] | None, str]:
     try:
-        handle = serve.get_deployment_handle(candidate.deployment, app_name=spec.app_name)
+        handle = _handle(candidate.deployment, spec.app_name)
         response = handle.remote(ExpertRequest(spec.task, inputs))
         try:
             result = response.result(timeout_s=spec.timeout_s)

@@ -17,6 +17,7 @@ BACKENDS: dict[str, str] = {
     "silero-vad": "deployments.backends.bundled:SileroVADBackend",
     "efficientnet": "deployments.backends.bundled:EfficientNetBackend",
     "canny": "deployments.backends.bundled:CannyBackend",
+    "delay": "deployments.backends.diagnostic:DelayBackend",
     "openpose": "deployments.backends.pose:OpenposeBackend",
 }
 
