@@ -180,7 +180,7 @@ def run_node(spec: NodeSpec, files: dict[str, Artifact], events: Any, *upstream:
     return outcome
 
 
-def file_arguments(plan: Plan, files: dict[str, Artifact]) -> list[str]:
+def missing_files(plan: Plan, files: dict[str, Artifact]) -> list[str]:
     """Problems with the plan's file arguments: each image/audio literal must name one of the input files."""
     problems = []
     for task in plan:
@@ -199,7 +199,7 @@ def launch(plan: Plan, candidates: dict[int, list[Candidate]], files: dict[str, 
            app_name: str = "experts", timeout_s: float = 120.0, retries: int = 1,
            events: Any = None) -> dict[int, ray.ObjectRef]:
     """Submit every task of a (normalised, valid) plan at once; returns each task's outcome reference."""
-    problems = file_arguments(plan, files)
+    problems = missing_files(plan, files)
     missing = [t for t in plan if not candidates.get(t.id)]
     problems += [f"task {t.id} ({t.task}) has no model" for t in missing]
     if problems:
