@@ -50,3 +50,20 @@ def test_transcribe_and_find_people_and_places(hugginggpt, monkeypatch):
 def test_a_request_no_plan_fits_is_a_clear_error(hugginggpt):
     with pytest.raises(PlanningError, match="no runnable plan"):
         hugginggpt.run("Classify the picture")  # an image task, but no image anywhere
+
+
+def test_llm_planner_and_responder_through_a_scripted_llm(ray_cluster, tmp_path, monkeypatch):
+    from orchestrator.llm import LLMConfig
+    from tests.scripted_llm import ScriptedLLMServer
+
+    monkeypatch.chdir(EXAMPLES.parent)
+    plan = ("```json\n[{'task': 'image-to-text', 'id': 0, 'dep': -1, 'args': {'image': 'examples/sign.png'}}]\n```")
+    with ScriptedLLMServer([plan, "The sign says MIND THE GAP."]) as server:
+        config = Config(planner="llm", llm=LLMConfig(base_url=server.base_url, model="scripted"),
+                        out_dir=str(tmp_path))
+        result = HuggingGPT(config).run("What does examples/sign.png say?")
+    assert result.answer == "The sign says MIND THE GAP."
+    assert result.tasks[0]["status"] == "ok" and "MIND THE GAP" in result.tasks[0]["outputs"][0]["text"]
+    assert [c["stage"] for c in result.llm_calls] == ["plan", "respond"]
+    results_shown = server.requests[1]["messages"][2]["content"]  # the execution log the LLM answers from
+    assert "MIND THE GAP" in results_shown and "RapidAI/RapidOCR-PP-OCRv4" in results_shown
