@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from dag.plan import NO_DEPENDENCY, Plan
 from dag.registry import numbered_arg_names
-from dag.resources import canonical_references, file_modality, whole_reference
+from dag.resources import canonical_references, file_modality, map_strings, whole_reference
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 _PLAN_START = re.compile(r"\[\s*[\{\]]")
@@ -411,22 +411,12 @@ def _coerce_args(value: Any, label: str, repairs: list[str]) -> dict[str, Any]:
     changed = False
     out: dict[str, Any] = {}
     for key, item in value.items():
-        new = _canonical_value(item)
+        new = map_strings(item, canonical_references)
         changed |= new != item
         out[str(key)] = new
     if changed:
         repairs.append(f"{label}: references rewritten to the <GENERATED>-k form")
     return out
-
-
-def _canonical_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return canonical_references(value)
-    if isinstance(value, list):
-        return [_canonical_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical_value(v) for k, v in value.items()}
-    return value
 
 
 def guess_modality(value: Any, referenced_output: str | None = None) -> str:

@@ -7,6 +7,7 @@ HuggingGPT's ``<GENERATED>-k`` so the rest of ``dag/`` sees one form.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -36,6 +37,17 @@ def ref(task_id: int) -> str:
 def canonical_references(text: str) -> str:
     """``text`` with every accepted spelling of a reference rewritten to ``<GENERATED>-k``."""
     return _VARIANT.sub(lambda m: ref(int(m.group(1) or m.group(2))), text)
+
+
+def map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` with ``change`` applied to every string inside it (strings, lists, dicts; keys kept)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [map_strings(v, change) for v in value]
+    if isinstance(value, dict):
+        return {k: map_strings(v, change) for k, v in value.items()}
+    return value
 
 
 def references(value: Any) -> list[int]:

@@ -17,7 +17,7 @@ import networkx as nx
 
 from dag.plan import NO_DEPENDENCY, Plan
 from dag.registry import REGISTRY, TaskRegistry, can_feed, numbered_arg_names
-from dag.resources import REFERENCE, file_modality, references
+from dag.resources import REFERENCE, file_modality, map_strings, references
 
 NODE_REF = re.compile(r"<node-(\d+)>")
 _CORE_KEYS = {"task", "arguments"}
@@ -51,7 +51,7 @@ def from_taskbench(record: Mapping[str, Any], registry: TaskRegistry = REGISTRY)
     tasks = []
     reference_edges = []
     for i, node in enumerate(nodes):
-        values = [_import_value(v) for v in raw_args[i]]
+        values = [map_strings(v, _import_refs) for v in raw_args[i]]
         reference_edges += [(j, i) for v in values for j in references(v) if j != i and 0 <= j < len(nodes)]
         keys = numbered_arg_names([_arg_modality(v, names, i, registry) for v in values])
         extras = {k: v for k, v in node.items() if k not in _CORE_KEYS and k != "parameters"}
@@ -88,20 +88,15 @@ def to_taskbench(plan: Plan, registry: TaskRegistry = REGISTRY) -> dict[str, lis
         position.setdefault(task.id, index)
     names = [_taskbench_name(task.task, registry) for task in plan]
 
-    def export(value: Any) -> Any:
-        if isinstance(value, str):
-            return REFERENCE.sub(lambda m: f"<node-{position.get(int(m.group(1)), m.group(1))}>", value)
-        if isinstance(value, list):
-            return [export(v) for v in value]
-        if isinstance(value, dict):
-            return {k: export(v) for k, v in value.items()}
-        return value
+    def export(text: str) -> str:
+        return REFERENCE.sub(lambda m: f"<node-{position.get(int(m.group(1)), m.group(1))}>", text)
 
     nodes = []
     links = []
     for index, task in enumerate(plan):
         extras = task.model_extra or {}
-        nodes.append({"task": names[index], "arguments": [export(v) for v in task.args.values()], **extras})
+        arguments = [map_strings(v, export) for v in task.args.values()]
+        nodes.append({"task": names[index], "arguments": arguments, **extras})
         for d in task.deps:
             if d in position:
                 links.append({"source": names[position[d]], "target": names[index]})
@@ -127,14 +122,8 @@ def _node_arguments(node: Mapping[str, Any], i: int, warnings: list[str]) -> lis
     return list(args)
 
 
-def _import_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return NODE_REF.sub(lambda m: f"<GENERATED>-{m.group(1)}", value)
-    if isinstance(value, list):
-        return [_import_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _import_value(v) for k, v in value.items()}
-    return value
+def _import_refs(text: str) -> str:
+    return NODE_REF.sub(lambda m: f"<GENERATED>-{m.group(1)}", text)
 
 
 def _arg_modality(value: Any, names: list[str], i: int, registry: TaskRegistry) -> str:
