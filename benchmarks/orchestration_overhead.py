@@ -1,8 +1,10 @@
 """Per-node overhead of the DAG executor: N trivial expert calls as a chain and as a fan-out.
 
-Each node is a real Ray task calling a real Serve deployment (the diagnostic ``delay`` expert with no delay,
-which returns its input); the baseline is the same backend called directly in-process N times. Overhead
-per node = (wall time − in-process time) / N, the median of three runs, for N from 1 to 1000.
+Each node is a real call to a real Serve deployment (the diagnostic ``delay`` expert with no delay, which
+returns its input) made by the executor; the baseline is the same backend called directly in-process N
+times. Overhead per node = (wall time − in-process time) / N, the median of three runs, for N from 1 to
+1000. Beside it, the same N calls made straight through a deployment handle with no executor (Serve's own
+cost), so the ratio shows what the executor adds.
 
     python benchmarks/orchestration_overhead.py [--sizes 1 10 100 1000] [--out FILE.json]
 """
@@ -42,6 +44,28 @@ def plan(shape: str, n: int):
     return Plan.of(tasks)
 
 
+def serve_floor(handle, shape: str, n: int) -> float:
+    """The same N expert calls made straight through one deployment handle, with no executor: Serve's own cost."""
+    import asyncio
+
+    from deployments.artifacts import Text
+    from deployments.backends.base import ExpertRequest
+
+    async def calls() -> None:
+        if shape == "chain":
+            text = "hello"
+            for _ in range(n):
+                result = await handle.remote(ExpertRequest("text2text-generation", {"text": Text(text)}))
+                text = result.outputs[0].text
+        else:
+            await asyncio.gather(*[handle.remote(ExpertRequest("text2text-generation", {"text": Text(f"hello {i}")}))
+                                   for i in range(n)])
+
+    started = time.perf_counter()
+    asyncio.run(calls())
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
@@ -56,7 +80,7 @@ def main() -> None:
     from deployments.backends.base import ExpertRequest
     from deployments.backends.diagnostic import DelayBackend
     from deployments.runtime import init_ray, start_serve
-    from orchestrator.executor import Candidate, launch
+    from orchestrator.executor import Candidate, run_plan
 
     echo = card()
     backend = DelayBackend(echo)
@@ -65,24 +89,29 @@ def main() -> None:
     start_serve()
     serve.run(build_app([echo]), name="bench", route_prefix=None)
     candidate = Candidate(echo.id, echo.deployment_name)
+    handle = serve.get_deployment_handle(echo.deployment_name, app_name="bench")
     rows = []
     for shape in ("chain", "fanout"):
         for n in args.sizes:
             the_plan = plan(shape, n)
-            walls, directs = [], []
+            walls, directs, floors = [], [], []
             for _ in range(REPEATS):
                 started = time.perf_counter()
-                refs = launch(the_plan, {t.id: [candidate] for t in the_plan}, {}, app_name="bench")
-                outcomes = ray.get(list(refs.values()))
+                chosen = {t.id: [candidate] for t in the_plan}
+                outcomes = list(run_plan(the_plan, chosen, {}, app_name="bench").values())
                 walls.append(time.perf_counter() - started)
                 assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes if o.error][:1]
+                floors.append(serve_floor(handle, shape, n))
                 started = time.perf_counter()
                 for i in range(n):
                     backend.predict_one(ExpertRequest("text2text-generation", {"text": Text(f"hello {i}")}))
                 directs.append(time.perf_counter() - started)
-            wall, direct = statistics.median(walls), statistics.median(directs)
+            wall, direct, floor = statistics.median(walls), statistics.median(directs), statistics.median(floors)
             row = {"shape": shape, "n": n, "wall_s": round(wall, 4), "in_process_s": round(direct, 6),
-                   "overhead_ms_per_node": round(1000 * (wall - direct) / n, 3)}
+                   "overhead_ms_per_node": round(1000 * (wall - direct) / n, 3),
+                   "serve_calls_only_s": round(floor, 4),
+                   "serve_calls_only_ms_per_node": round(1000 * (floor - direct) / n, 3),
+                   "executor_vs_serve_calls_only": round(wall / floor, 3)}
             rows.append(row)
             print(json.dumps(row))
     serve.shutdown()

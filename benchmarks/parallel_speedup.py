@@ -2,9 +2,10 @@
 
 k independent tasks, and a chain of c tasks, each an expert call of known duration d (the diagnostic
 ``delay`` expert with k replicas). Three executors run the same plans against the same deployment, in one
-run: ours (every task a Ray task that starts when its own inputs exist), a sequential one (one task after
-another, as LangChain's HuggingGPT runs them) and HuggingGPT's own loop (start every task whose
-dependencies are done, else sleep 0.5 s). Efficiency = ideal wall time (critical path) / measured.
+run: ours (every task starts when its own inputs exist; experts routed by ``deployments/routing.py``), ours
+with Serve's default power-of-two-choices router, a sequential one (one task after another, as LangChain's
+HuggingGPT runs them) and HuggingGPT's own loop (start every task whose dependencies are done, else sleep
+0.5 s). Efficiency = ideal wall time (critical path) / measured.
 
     python benchmarks/parallel_speedup.py [--k 8] [--chain 4] [--seconds 1.0] [--out FILE.json]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import threading
 import time
@@ -71,14 +73,12 @@ def polling(plan, handle) -> float:
     return time.perf_counter() - started
 
 
-def ours(plan, candidate) -> float:
-    import ray
-
-    from orchestrator.executor import launch
+def ours(plan, candidate, app_name: str = "bench") -> float:
+    from orchestrator.executor import run_plan
 
     started = time.perf_counter()
-    refs = launch(plan, {t.id: [candidate] for t in plan}, {}, app_name="bench")
-    assert all(o.status == "ok" for o in ray.get(list(refs.values())))
+    outcomes = run_plan(plan, {t.id: [candidate] for t in plan}, {}, app_name=app_name)
+    assert all(o.status == "ok" for o in outcomes.values()), [o.error for o in outcomes.values()]
     return time.perf_counter() - started
 
 
@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--chain", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--max-ongoing", type=int, default=128,
+                        help="the delay expert's max_ongoing_requests (the model cards' default: 128)")
     parser.add_argument("--out", default="benchmarks/results/parallel_speedup.json")
     args = parser.parse_args()
 
@@ -100,18 +102,25 @@ def main() -> None:
 
     card = ModelCard(id="bench/delay", task="text2text-generation", backend="delay", weights=Weights(source="none"),
                      options={"seconds": args.seconds}, resources={"num_cpus": 0.05, "memory_gb": 0},
-                     autoscaling={"min_replicas": args.k, "max_replicas": args.k})
+                     autoscaling={"min_replicas": args.k, "max_replicas": args.k},
+                     max_ongoing_requests=args.max_ongoing)
     init_ray(num_cpus=2, log_to_driver=False)
     start_serve()
     serve.run(build_app([card]), name="bench", route_prefix=None)
+    os.environ["HUGGINGGPT_ROUTER"] = "serve-default"  # the same expert again, routed by Serve's own router
+    serve.run(build_app([card]), name="bench-serve-router", route_prefix=None)
+    del os.environ["HUGGINGGPT_ROUTER"]
     handle = serve.get_deployment_handle(card.deployment_name, app_name="bench")
     candidate = Candidate(card.id, card.deployment_name)
     rows = []
     for shape, plan in plans(args.k, args.chain).items():
         ideal = args.seconds * (1 if shape == "independent" else args.chain)
-        ours(plan, candidate)  # warm up the workers
+        ours(plan, candidate)  # warm up the routers
+        ours(plan, candidate, "bench-serve-router")
         row = {"shape": shape, "tasks": len(plan), "task_seconds": args.seconds, "ideal_s": ideal}
-        runners = (("ours", lambda p=plan: ours(p, candidate)), ("sequential", lambda p=plan: sequential(p, handle)),
+        runners = (("ours", lambda p=plan: ours(p, candidate)),
+                   ("ours_with_serve_default_router", lambda p=plan: ours(p, candidate, "bench-serve-router")),
+                   ("sequential", lambda p=plan: sequential(p, handle)),
                    ("hugginggpt_polling", lambda p=plan: polling(p, handle)))
         for name, run in runners:
             wall = statistics.median(run() for _ in range(REPEATS))

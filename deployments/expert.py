@@ -10,6 +10,7 @@ requests with ``@serve.batch`` when the backend gains from it. A request that fa
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from deployments.artifacts import Audio, Image, Json, Text
 from deployments.backends import backend_class
 from deployments.backends.base import ExpertError, ExpertRequest, ExpertResult
 from deployments.catalog import ModelCard
+from deployments.routing import ROUTER_PATH
 
 _ARTIFACT_TYPES = (Text, Image, Audio, Json)
 
@@ -54,13 +56,15 @@ class ExpertDeployment:
         self.predict_batch.set_max_batch_size(max(1, self.card.batching.max_batch_size))
         self.predict_batch.set_batch_wait_timeout_s(self.card.batching.batch_wait_timeout_s)
         self.served = 0
+        self.replica = _replica_id()
         self.busy_seconds = 0.0
-        self.batch_sizes: list[int] = []
+        self.batch_sizes: collections.deque[int] = collections.deque(maxlen=1000)
+        """The latest batches' sizes (bounded: a replica may serve for months)."""
 
     async def __call__(self, request: ExpertRequest) -> ExpertResult:
         problem = self._check(request)
         if problem:
-            return ExpertResult(model_id=self.card.id, error=f"{self.card.id}: {problem}")
+            return ExpertResult(model_id=self.card.id, error=f"{self.card.id}: {problem}", replica=self.replica)
         if self.batched:
             return await self.predict_batch(request)
         loop = asyncio.get_running_loop()
@@ -97,10 +101,10 @@ class ExpertDeployment:
             if isinstance(outcome, Exception):
                 kind = "bad input" if isinstance(outcome, ExpertError) else "error"
                 results.append(ExpertResult(self.card.id, error=f"{self.card.id}: {kind}: {outcome}",
-                                            seconds=seconds, batch_size=len(requests)))
+                                            seconds=seconds, batch_size=len(requests), replica=self.replica))
             else:
                 results.append(ExpertResult(self.card.id, outputs=list(outcome), seconds=seconds,
-                                            batch_size=len(requests)))
+                                            batch_size=len(requests), replica=self.replica))
         return results
 
     def check_health(self) -> None:
@@ -108,13 +112,12 @@ class ExpertDeployment:
 
     async def info(self) -> dict[str, Any]:
         """What this replica serves and has done: for ``hugginggpt experts up`` and the tests."""
-        context = serve.get_replica_context()
         import ray
 
         return {
             "model_id": self.card.id,
             "tasks": sorted(self.tasks),
-            "replica": context.replica_tag if hasattr(context, "replica_tag") else str(context.replica_id),
+            "replica": self.replica,
             "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(),
             "load_seconds": round(self.load_seconds, 3),
@@ -123,6 +126,14 @@ class ExpertDeployment:
             "batch_sizes": list(self.batch_sizes),
             "gpu_ids": ray.get_gpu_ids(),
         }
+
+
+def _replica_id() -> str:
+    """This replica's id (``""`` outside Serve, e.g. when a test builds the class directly)."""
+    try:
+        return serve.get_replica_context().replica_id.unique_id
+    except Exception:  # noqa: BLE001 - no replica context
+        return ""
 
 
 def deployment_options(card: ModelCard) -> dict[str, Any]:
@@ -139,6 +150,8 @@ def deployment_options(card: ModelCard) -> dict[str, Any]:
         "max_queued_requests": card.max_queued_requests,
         "health_check_period_s": 10,
     }
+    if os.environ.get("HUGGINGGPT_ROUTER", "least-ongoing") != "serve-default":
+        options["request_router_config"] = {"request_router_class": ROUTER_PATH}
     scaling = card.autoscaling
     if scaling.min_replicas == scaling.max_replicas:
         options["num_replicas"] = scaling.max_replicas

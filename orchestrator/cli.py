@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ import click
 from dag.graph import PlanGraphError, build_graph
 from dag.metrics import evaluate_plans, read_jsonl
 from dag.parse import PlanParseError
+from dag.plan import Plan
 from dag.render import to_dot, to_mermaid, to_png
 from dag.validate import PlanReport, check_plan
 from deployments.runtime import apply_env_defaults
@@ -255,7 +257,6 @@ def experts() -> None:
 def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | None, write_config: str | None,
                detach: bool) -> None:
     """Start expert deployments on the local or connected cluster and report which are healthy."""
-    import time
 
     from ray import serve
 
@@ -299,30 +300,39 @@ def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | N
 @cli.command("eval-planner")
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help="TaskBench records (JSON lines with id, instruction, task_nodes).")
-@click.option("--planner", type=click.Choice(["embedded"]), default="embedded", show_default=True)
+@click.option("--planner", type=click.Choice(["embedded", "llm"]), default="embedded", show_default=True)
 @click.option("--limit", type=int, default=None, help="Score only the first N records.")
+@click.option("--demos", "demo_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="LLM planner: TaskBench files to retrieve demonstrations from (repeatable; besides the shipped "
+                   "ones). The record being scored is never shown as its own demonstration.")
+@click.option("--demos-k", type=int, default=4, show_default=True, help="LLM planner: demonstrations per request.")
+@click.option("--llm-base-url", default=None, help="OpenAI-compatible base URL (default: $HUGGINGGPT_LLM_BASE_URL).")
+@click.option("--llm-model", default=None, help="The LLM's model name (default: $HUGGINGGPT_LLM_MODEL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-def eval_planner(data: str, planner: str, limit: int | None, as_json: bool) -> None:
+def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[str, ...], demos_k: int,
+                 llm_base_url: str | None, llm_model: str | None, as_json: bool) -> None:
     """Plan every instruction of a TaskBench file and score the plans with node F1 and edge F1."""
-    import time
-
-    from dag.metrics import evaluate_plans
     from dag.taskbench import to_taskbench
-    from dag.validate import check_plan
-    from orchestrator.embedded_planner import load_embedded_planner
+    from orchestrator.llm import LLMError
 
     try:
         records = read_jsonl(data)[:limit]
     except ValueError as err:
         _fail(str(err))
-    model = load_embedded_planner()
+    try:
+        plan_one = _planner_for_eval(planner, demo_files, demos_k, llm_base_url, llm_model)
+    except ValueError as err:
+        _fail(str(err))
     predictions, invalid, seconds = {}, 0, 0.0
     for record in records:
         started = time.perf_counter()
-        plan = model.plan(record.get("instruction", ""))
+        try:
+            plan = plan_one(record)
+        except LLMError as err:
+            _fail(str(err))
         seconds += time.perf_counter() - started
-        invalid += not check_plan(plan).valid
-        predictions[str(record["id"])] = {"id": record["id"], **to_taskbench(plan)}
+        invalid += plan is None
+        predictions[str(record["id"])] = {"id": record["id"], **(to_taskbench(plan) if plan is not None else {})}
     result = evaluate_plans(records, predictions).to_dict()
     result["invalid_plans"] = invalid
     result["seconds_per_request"] = round(seconds / max(1, len(records)), 4)
@@ -331,6 +341,47 @@ def eval_planner(data: str, planner: str, limit: int | None, as_json: bool) -> N
         return
     print_scores(result)
     click.echo(f"{invalid} invalid plan(s); {result['seconds_per_request'] * 1000:.1f} ms per request")
+
+
+def _planner_for_eval(planner: str, demo_files: tuple[str, ...], demos_k: int, llm_base_url: str | None,
+                      llm_model: str | None):
+    """A function record → valid plan or ``None``, that never shows a record its own demonstration."""
+    from dag.validate import check_plan
+    from orchestrator.embedded_planner import load_embed, load_embedded_planner
+
+    if planner == "embedded":
+        model = load_embedded_planner()
+
+        def embedded(record: dict) -> Plan | None:
+            report = check_plan(model.plan(record.get("instruction", "")))
+            return report.plan if report.valid else None
+
+        return embedded
+
+    from orchestrator.demos import DemoBank, shipped_demos, taskbench_demos
+    from orchestrator.llm import LLMClient, LLMConfig
+    from orchestrator.planner import LLMPlanner, PlanningError
+
+    config = LLMConfig.from_env(base_url=llm_base_url, model=llm_model)
+    if not config.configured:
+        raise ValueError("--planner llm needs an LLM: pass --llm-base-url (or set HUGGINGGPT_LLM_BASE_URL), or an "
+                         "OpenAI key in OPENAI_API_KEY")
+    bank = DemoBank(":memory:", load_embed())  # this evaluation's own bank: the user's is left alone
+    bank.add_many(shipped_demos())
+    for path in demo_files:
+        bank.add_many(taskbench_demos(path))
+    llm_planner = LLMPlanner(LLMClient(config))
+
+    def llm(record: dict) -> Plan | None:
+        instruction = record.get("instruction", "")
+        demos = bank.retrieve(instruction, k=demos_k, exclude_ids=[str(record.get("id"))],
+                              exclude_requests=[instruction]) if demos_k else []
+        try:
+            return llm_planner.plan(instruction, demos=demos).plan
+        except PlanningError:
+            return None
+
+    return llm
 
 
 @cli.command("plan")

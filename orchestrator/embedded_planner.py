@@ -10,6 +10,7 @@ produces that modality, unless its own clause names a file of that kind.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -198,11 +199,18 @@ class EmbeddedPlanner:
         return None
 
 
-def load_embedded_planner() -> EmbeddedPlanner:
-    """The embedded planner with the catalog's MiniLM loaded in this process (about 3 s, once)."""
+@functools.cache
+def load_embed() -> Embed:
+    """The catalog's MiniLM sentence embedder, loaded once per process (about 3 s): the planner's, the
+    demonstration bank's and the selector's similarity all use it."""
     from deployments.backends.bundled import MiniLMBackend
     from deployments.catalog import find_card, load_catalog
 
     backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
     backend.load()
-    return EmbeddedPlanner(backend.embed)
+    return backend.embed
+
+
+def load_embedded_planner() -> EmbeddedPlanner:
+    """The embedded planner with MiniLM loaded in this process."""
+    return EmbeddedPlanner(load_embed())

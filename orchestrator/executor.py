@@ -1,23 +1,28 @@
-"""Stage 3: run a plan's DAG on Ray, each task the moment its own inputs exist.
+"""Stage 3: run a plan's DAG on the experts' Serve deployments, each task the moment its own inputs exist.
 
-Every task becomes one Ray task whose arguments are the object references of the tasks it depends on,
-so Ray itself starts it when those finish: no waves, no driver-side barrier, no polling. All tasks are
-submitted at once; independent branches run concurrently. Outputs stay in Ray's object store and flow
-along the edges by reference.
+Every plan task is one coroutine that awaits the coroutines of the tasks it depends on and then calls its
+expert's deployment handle; all of them start at once on one event loop, so a task begins the instant its
+last input is done: no waves, no barrier between levels, no polling. Independent branches are concurrent
+calls to Ray Serve, which places them on the cluster's replicas; artifacts travel to the replicas as
+Ray objects (Serve passes large arguments through the object store), never through a shared folder.
 
-A task calls its expert's Serve deployment. On an error or a timeout it is retried once, then the next
-candidate model is tried, then it is marked failed. A task whose input failed is skipped with the
-reason; every other task completes, so a run returns partial results. Tasks report ``started`` and
-``finished``/``failed``/``skipped`` events on a Ray queue for live displays.
+Why coroutines and not a Ray task per node: that design (measured in ``benchmarks/``) paid for a Ray
+worker process per concurrently running node, 50–80 ms per node in a fan-out and ~2 s of process start-up
+before eight parallel branches got going. A node's work is waiting on a remote expert, which a coroutine
+does for microseconds of CPU; the experts themselves are where Ray schedules the compute.
+
+On an error or a timeout a task is retried, then the next candidate model is tried, then it is marked
+failed. A task whose input failed is skipped with the reason; every other task completes, so a run
+returns partial results. ``started`` and ``finished``/``failed``/``skipped`` events go to a callback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import ray
 
 from dag.plan import Plan
 from dag.registry import arg_modality, can_feed
@@ -45,7 +50,6 @@ class NodeSpec:
     args: dict[str, Any]
     deps: list[int]
     candidates: list[Candidate]
-    app_name: str
     timeout_s: float
     retries: int
 
@@ -68,11 +72,14 @@ class NodeOutcome:
         return max(0.0, self.finished - self.started)
 
 
-def _emit(events: Any, **event: Any) -> None:
-    if events is not None:
+EventSink = Callable[[dict[str, Any]], None]
+
+
+def _emit(on_event: EventSink | None, **event: Any) -> None:
+    if on_event is not None:
         try:
-            events.put_nowait({"time": time.time(), **event})
-        except Exception:  # noqa: BLE001 - a full or gone event queue must not fail the task
+            on_event({"time": time.time(), **event})
+        except Exception:  # noqa: BLE001 - a failing display must not fail the task
             pass
 
 
@@ -113,7 +120,7 @@ def resolve_inputs(spec: NodeSpec, files: dict[str, Artifact], upstream: dict[in
 
 
 _HANDLES: dict[tuple[str, str], Any] = {}
-"""Deployment handles of this worker process, reused across tasks: a new handle sets up its own router."""
+"""Deployment handles of this process, reused across runs: a new handle sets up its own router."""
 
 
 def _handle(deployment: str, app_name: str) -> Any:
@@ -125,13 +132,14 @@ def _handle(deployment: str, app_name: str) -> Any:
     return _HANDLES[key]
 
 
-def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact]) -> tuple[list[Artifact] | None, str]:
+async def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact],
+                app_name: str) -> tuple[list[Artifact] | None, str]:
+    """One attempt on one model: its outputs, or ``None`` and what went wrong."""
     try:
-        handle = _handle(candidate.deployment, spec.app_name)
-        response = handle.remote(ExpertRequest(spec.task, inputs))
+        response = _handle(candidate.deployment, app_name).remote(ExpertRequest(spec.task, inputs))
         try:
-            result = response.result(timeout_s=spec.timeout_s)
-        except TimeoutError:
+            result = await asyncio.wait_for(_awaited(response), timeout=spec.timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):
             response.cancel()
             return None, f"timed out after {spec.timeout_s:g} s"
     except Exception as err:  # noqa: BLE001 - a dead replica or a missing deployment is one failed attempt
@@ -143,40 +151,45 @@ def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact]) -> 
     return result.outputs, ""
 
 
-@ray.remote(num_cpus=0)
-def run_node(spec: NodeSpec, files: dict[str, Artifact], events: Any, *upstream: NodeOutcome) -> NodeOutcome:
-    """One plan task: wait (Ray does) for the upstream outcomes, then call the expert with retry and fallback."""
+async def _awaited(response: Any) -> Any:
+    return await response
+
+
+async def run_node(spec: NodeSpec, files: dict[str, Artifact], upstream: list[asyncio.Task], app_name: str,
+                   on_event: EventSink | None = None) -> NodeOutcome:
+    """One plan task: await its upstream tasks, then call the expert with retry and fallback."""
+    done: list[NodeOutcome] = list(await asyncio.gather(*upstream)) if upstream else []
     started = time.time()
     outcome = NodeOutcome(spec.task_id, spec.task, "skipped", started=started)
-    failed_inputs = [u for u in upstream if u.status != "ok"]
+    failed_inputs = [u for u in done if u.status != "ok"]
     if failed_inputs:
         outcome.error = "skipped: " + "; ".join(f"task {u.task_id} ({u.task}) {u.status}" for u in failed_inputs)
         outcome.finished = time.time()
-        _emit(events, event="skipped", task_id=spec.task_id, task=spec.task, error=outcome.error)
+        _emit(on_event, event="skipped", task_id=spec.task_id, task=spec.task, error=outcome.error)
         return outcome
-    _emit(events, event="started", task_id=spec.task_id, task=spec.task)
+    _emit(on_event, event="started", task_id=spec.task_id, task=spec.task)
     try:
-        inputs = resolve_inputs(spec, files, {u.task_id: u for u in upstream})
+        inputs = resolve_inputs(spec, files, {u.task_id: u for u in done})
     except (ValueError, KeyError) as err:
         outcome.status, outcome.error, outcome.finished = "failed", f"bad arguments: {err}", time.time()
-        _emit(events, event="failed", task_id=spec.task_id, task=spec.task, error=outcome.error)
+        _emit(on_event, event="failed", task_id=spec.task_id, task=spec.task, error=outcome.error)
         return outcome
     for candidate in spec.candidates:
         for _ in range(1 + spec.retries):
             attempt_start = time.time()
-            outputs, error = _call(candidate, spec, inputs)
+            outputs, error = await _call(candidate, spec, inputs, app_name)
             outcome.attempts.append({"model": candidate.model_id, "error": error or None,
                                      "seconds": round(time.time() - attempt_start, 4)})
             if outputs is not None:
                 outcome.status, outcome.model, outcome.outputs = "ok", candidate.model_id, outputs
                 outcome.finished = time.time()
-                _emit(events, event="finished", task_id=spec.task_id, task=spec.task, model=candidate.model_id,
-                      seconds=outcome.seconds)
+                _emit(on_event, event="finished", task_id=spec.task_id, task=spec.task, model=candidate.model_id,
+                      seconds=round(outcome.seconds, 4))
                 return outcome
     outcome.status = "failed"
     outcome.error = "; ".join(f"{a['model']}: {a['error']}" for a in outcome.attempts)
     outcome.finished = time.time()
-    _emit(events, event="failed", task_id=spec.task_id, task=spec.task, error=outcome.error)
+    _emit(on_event, event="failed", task_id=spec.task_id, task=spec.task, error=outcome.error)
     return outcome
 
 
@@ -195,26 +208,39 @@ def missing_files(plan: Plan, files: dict[str, Artifact]) -> list[str]:
     return problems
 
 
-def launch(plan: Plan, candidates: dict[int, list[Candidate]], files: dict[str, Artifact], *,
-           app_name: str = "experts", timeout_s: float = 120.0, retries: int = 1,
-           events: Any = None) -> dict[int, ray.ObjectRef]:
-    """Submit every task of a (normalised, valid) plan at once; returns each task's outcome reference."""
+def check_runnable(plan: Plan, candidates: dict[int, list[Candidate]], files: dict[str, Artifact]) -> None:
+    """Raise :class:`ExecutionError` naming every file that is missing and every task without a model."""
     problems = missing_files(plan, files)
-    missing = [t for t in plan if not candidates.get(t.id)]
-    problems += [f"task {t.id} ({t.task}) has no model" for t in missing]
+    problems += [f"task {t.id} ({t.task}) has no model" for t in plan if not candidates.get(t.id)]
     if problems:
         raise ExecutionError("; ".join(problems))
+
+
+async def execute(plan: Plan, candidates: dict[int, list[Candidate]], files: dict[str, Artifact], *,
+                  app_name: str = "experts", timeout_s: float = 120.0, retries: int = 1,
+                  on_event: EventSink | None = None) -> dict[int, NodeOutcome]:
+    """Run a (normalised, valid) plan: every task starts when its own inputs are done; returns every outcome.
+
+    Raises :class:`ExecutionError` before anything runs when a named file is missing or a task has no model.
+    """
+    check_runnable(plan, candidates, files)
     import networkx as nx
 
     from dag.graph import build_graph
 
     graph = build_graph(plan)
-    files_ref = ray.put(files)
-    refs: dict[int, ray.ObjectRef] = {}
     by_id = plan.by_id()
+    nodes: dict[int, asyncio.Task] = {}
     for task_id in nx.topological_sort(graph):
         task = by_id[task_id]
-        spec = NodeSpec(task.id, task.task, dict(task.args), task.deps, candidates[task.id], app_name,
-                        timeout_s, retries)
-        refs[task_id] = run_node.remote(spec, files_ref, events, *[refs[d] for d in task.deps])
-    return refs
+        spec = NodeSpec(task.id, task.task, dict(task.args), task.deps, candidates[task.id], timeout_s, retries)
+        nodes[task_id] = asyncio.ensure_future(
+            run_node(spec, files, [nodes[d] for d in task.deps], app_name, on_event))
+    outcomes = await asyncio.gather(*nodes.values())
+    return {outcome.task_id: outcome for outcome in outcomes}
+
+
+def run_plan(plan: Plan, candidates: dict[int, list[Candidate]], files: dict[str, Artifact],
+             **kwargs: Any) -> dict[int, NodeOutcome]:
+    """:func:`execute` for synchronous callers (a CLI, a benchmark, a test)."""
+    return asyncio.run(execute(plan, candidates, files, **kwargs))

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import os
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_MODEL = "gpt-4o-mini"
+
+RUN_RECORD: ContextVar[list | None] = ContextVar("hugginggpt_llm_run_record", default=None)
+"""The calls of the run in progress: a run sets a fresh list, so concurrent runs keep their own records."""
 
 
 class LLMError(RuntimeError):
@@ -113,12 +117,18 @@ class LLMClient:
             text = completion.choices[0].message.content or ""
         except self._openai.OpenAIError as err:
             seconds = time.perf_counter() - started
-            self.record.append(LLMCall(stage, self.config.model, messages, None, seconds, error=str(err)))
+            self._keep(LLMCall(stage, self.config.model, messages, None, seconds, error=str(err)))
             where = self.config.base_url or "the OpenAI API"
             raise LLMError(
                 f"the LLM at {where} (model {self.config.model!r}) failed during {stage} after "
                 f"{self.config.max_retries} retries: {type(err).__name__}: {err}. Check the base URL, the model "
                 "name and the API key, or use the embedded planner (--planner embedded)."
             ) from None
-        self.record.append(LLMCall(stage, self.config.model, messages, text, time.perf_counter() - started))
+        self._keep(LLMCall(stage, self.config.model, messages, text, time.perf_counter() - started))
         return text
+
+    def _keep(self, call: LLMCall) -> None:
+        self.record.append(call)
+        run = RUN_RECORD.get()
+        if run is not None:
+            run.append(call)

@@ -19,8 +19,9 @@ from dag.plan import Plan
 from dag.validate import check_plan
 from deployments.artifacts import Artifact, ArtifactError, Text, load_file, save
 from deployments.catalog import DEFAULT_CATALOG, ModelCard, find_card, load_catalog
-from orchestrator.executor import Candidate, NodeOutcome, launch
-from orchestrator.llm import LLMClient, LLMConfig
+from orchestrator.demos import DemoBank
+from orchestrator.executor import Candidate, NodeOutcome, check_runnable, execute
+from orchestrator.llm import RUN_RECORD, LLMClient, LLMConfig
 from orchestrator.planner import LLMPlanner, PlanningError
 from orchestrator.selector import Selection, select_models
 
@@ -47,6 +48,10 @@ class Config:
     app_name: str = "experts"
     timeout_s: float = 120.0
     retries: int = 1
+    demos: str | None = None
+    """The demonstration bank (SQLite file); default ``$HUGGINGGPT_DEMOS`` or ``~/.cache/hugginggpt-ray``."""
+    demos_k: int = 4
+    """How many of the most similar demonstrations the LLM planner is shown."""
 
 
 @dataclass
@@ -73,6 +78,7 @@ class HuggingGPT:
         self.cards = load_catalog(self.config.catalog)
         self.llm = LLMClient(self.config.llm) if self.config.planner == "llm" or self.config.llm.configured else None
         self._embedded = None
+        self._bank = None
         self._deployed: dict[str, ModelCard] = {}
 
     # ------------------------------------------------------------------ stages
@@ -81,7 +87,8 @@ class HuggingGPT:
         if self.config.planner == "llm":
             if self.llm is None:
                 raise PlanningError("--planner llm needs an LLM: set --llm-base-url (or HUGGINGGPT_LLM_BASE_URL)")
-            return LLMPlanner(self.llm).plan(request).plan
+            demos = self.demo_bank().retrieve(request, k=self.config.demos_k) if self.config.demos_k else []
+            return LLMPlanner(self.llm).plan(request, demos=demos).plan
         if self._embedded is None:
             from orchestrator.embedded_planner import load_embedded_planner
 
@@ -91,6 +98,16 @@ class HuggingGPT:
             raise PlanningError("the embedded planner made no runnable plan for this request",
                                 report.plan.to_json(), [str(p) for p in report.problems])
         return report.plan
+
+    def demo_bank(self) -> DemoBank:
+        """The demonstration bank, opened once, with the shipped demonstrations in it."""
+        if self._bank is None:
+            from orchestrator.demos import shipped_demos
+            from orchestrator.embedded_planner import load_embed
+
+            self._bank = DemoBank(self.config.demos, load_embed())
+            self._bank.add_many(shipped_demos())
+        return self._bank
 
     def _ensure_experts(self, selections: dict[int, Selection]) -> dict[int, list[Candidate]]:
         from ray import serve
@@ -141,58 +158,66 @@ class HuggingGPT:
 
     def run(self, request: str, files: list[str] | tuple[str, ...] = (),
             on_event: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+        """Plan, select, execute and answer one request; writes the artifacts and ``run.json``."""
+        import asyncio
+
+        return asyncio.run(self.arun(request, files, on_event))
+
+    async def arun(self, request: str, files: list[str] | tuple[str, ...] = (),
+                   on_event: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+        """:meth:`run` for async callers (a web handler, a batch of concurrent requests): the DAG's tasks are
+        coroutines on the caller's event loop; planning and selection run off it."""
+        import asyncio
+
         import ray
-        from ray.util.queue import Queue
 
         from deployments.runtime import init_ray, start_serve
 
         started = time.perf_counter()
         emit = on_event or (lambda event: None)
-        plan = self.plan(request, files)
+        llm_calls: list = []
+        RUN_RECORD.set(llm_calls)  # this coroutine's context: concurrent runs keep their own LLM records
+        plan = await asyncio.to_thread(self.plan, request, files)
         graph = build_graph(plan)
-        emit({"event": "planned", "plan": plan.to_data()})
-        selections = select_models(plan, self.cards, request=request, llm=self.llm)
+        emit({"event": "planned", "plan": plan.to_data(), "edges": [list(e) for e in graph.edges]})
+        selections = await asyncio.to_thread(select_models, plan, self.cards, request=request, llm=self.llm)
         emit({"event": "selected", "selections": {k: v.model for k, v in selections.items()}})
         inputs = self._files(list(files), plan)
         if not ray.is_initialized():
             init_ray(address=self.config.address, log_to_driver=False)
             start_serve()
-        candidates = self._ensure_experts(selections)
-        events = Queue(actor_options={"num_cpus": 0})
-        refs = launch(plan, candidates, inputs, app_name=self.config.app_name, timeout_s=self.config.timeout_s,
-                      retries=self.config.retries, events=events)
-        pending = list(refs.values())
-        outcomes: dict[int, NodeOutcome] = {}
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            while not events.empty():
-                emit(events.get())
-            for outcome in ray.get(done):
-                outcomes[outcome.task_id] = outcome
-        while not events.empty():
-            emit(events.get())
-        out = Path(self.config.out_dir) / time.strftime("%Y%m%d-%H%M%S")
+        candidates = await asyncio.to_thread(self._ensure_experts, selections)
+        check_runnable(plan, candidates, inputs)
+        outcomes = await execute(plan, candidates, inputs, app_name=self.config.app_name,
+                                 timeout_s=self.config.timeout_s, retries=self.config.retries, on_event=emit)
+        out = _run_folder(Path(self.config.out_dir))
         paths = {tid: [str(save(a, out / f"task-{tid}-{o.task}-{i}")) for i, a in enumerate(o.outputs)
                        if a.type in ("image", "audio")] for tid, o in outcomes.items()}
-        answer = self.respond(request, outcomes, paths)
+        answer = await asyncio.to_thread(self.respond, request, outcomes, paths)
         emit({"event": "answered", "answer": answer})
         result = RunResult(
             request=request, plan=plan.to_data(), edges=[list(e) for e in graph.edges],
             selections=[asdict(s) for s in selections.values()],
             tasks=[_task_record(outcomes[t.id], paths.get(t.id, [])) for t in plan],
             answer=answer, out_dir=str(out), seconds=round(time.perf_counter() - started, 3),
-            llm_calls=[asdict(c) for c in (self.llm.record if self.llm else [])],
+            llm_calls=[asdict(c) for c in llm_calls],
         )
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         return result
 
-    async def arun(self, request: str, files: list[str] | tuple[str, ...] = (),
-                   on_event: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
-        """:meth:`run` for async callers (a web handler, an agent loop): runs it off the event loop."""
-        import asyncio
 
-        return await asyncio.to_thread(self.run, request, files, on_event)
+def _run_folder(root: Path) -> Path:
+    """A new folder for one run's artifacts: a timestamp, with a suffix when runs start in the same second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        folder = root / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not make a run folder under {root}")
 
 
 def _task_record(outcome: NodeOutcome, paths: list[str]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 The LLM planner sends HuggingGPT's task-planning prompt (the task list format, the registry's task names
 with their argument modalities, the chat context) and, when ``dag/`` finds problems with the answer, asks
 again with the exact problems, a bounded number of rounds; then it fails with the last plan and its
-problems. The embedded planner (``orchestrator/embedded_planner.py``) needs no LLM.
+problems. The demonstrations shown before the request are the bank's most similar ones
+(``orchestrator/demos.py``). The embedded planner (``orchestrator/embedded_planner.py``) needs no LLM.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from dag.parse import PlanParseError
 from dag.registry import REGISTRY, TaskRegistry
 from dag.validate import PlanReport, check_plan
+from orchestrator.demos import Demo
 from orchestrator.llm import LLMClient
 
 PARSE_TASK_SYSTEM = (
@@ -59,15 +61,18 @@ class LLMPlanner:
     llm: LLMClient
     rounds: int = 3
     """How many answers the LLM may give in all (the first and the repairs)."""
-    demos: list[dict] = field(default_factory=list)
-    """Demonstrations as ``{"request": str, "plan": list}``, most similar first (retrieved by the caller)."""
+    demos: list[Demo] = field(default_factory=list)
+    """Fixed demonstrations, used when :meth:`plan` is given none (HuggingGPT's few-shot examples)."""
     registry: TaskRegistry = REGISTRY
 
-    def plan(self, request: str, context: list[dict[str, str]] | None = None) -> PlanReport:
+    def plan(self, request: str, context: list[dict[str, str]] | None = None,
+             demos: list[Demo] | None = None) -> PlanReport:
+        """Plan ``request``; ``demos`` (most similar first, from :class:`DemoBank.retrieve`) go before it as
+        earlier turns of the chat, the most similar last, nearest the request."""
         messages = [{"role": "system", "content": PARSE_TASK_SYSTEM.format(tasks=task_list(self.registry))}]
-        for demo in self.demos:
-            messages.append({"role": "user", "content": demo["request"]})
-            messages.append({"role": "assistant", "content": json.dumps(demo["plan"], ensure_ascii=False)})
+        for demo in reversed(demos if demos is not None else self.demos):
+            messages.append({"role": "user", "content": demo.request})
+            messages.append({"role": "assistant", "content": json.dumps(demo.plan, ensure_ascii=False)})
         history = " ".join(f"{m['role']}: {m['content']}" for m in (context or []))
         messages.append({"role": "user", "content": PARSE_TASK_PROMPT.format(context=history, request=request)})
         answer, problems = "", []

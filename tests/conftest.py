@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# the demonstration bank of this test session, never the user's own
+os.environ["HUGGINGGPT_DEMOS"] = str(Path(tempfile.mkdtemp(prefix="hugginggpt-test-")) / "demos.sqlite")
 
 REPO = Path(__file__).resolve().parents[1]
 TASKBENCH = Path(os.environ.get("TASKBENCH_DIR", REPO.parent / "shared" / "taskbench" / "huggingface"))
@@ -56,3 +59,11 @@ def serve_apps(ray_cluster):
     yield serve
     for name in list(serve.status().applications):
         serve.delete(name)
+
+
+@pytest.fixture(scope="session")
+def embed():
+    """The bundled MiniLM sentence embedder, loaded once for the session."""
+    from orchestrator.embedded_planner import load_embed
+
+    return load_embed()

@@ -1,7 +1,6 @@
 """The DAG executor on real Ray and Serve, with the embedded experts."""
 
 import pytest
-import ray
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
@@ -9,7 +8,7 @@ from dag.plan import Plan
 from deployments.app import build_app
 from deployments.artifacts import Image
 from deployments.catalog import find_card, load_catalog
-from orchestrator.executor import Candidate, ExecutionError, launch
+from orchestrator.executor import Candidate, ExecutionError, run_plan
 
 OCR = "RapidAI/RapidOCR-PP-OCRv4"
 TTS = "rhasspy/piper-en_US-joe-medium"
@@ -34,14 +33,8 @@ def experts(ray_cluster):
 
 
 def run(plan, candidates, files, **kw):
-    from ray.util.queue import Queue
-
-    events = Queue(actor_options={"num_cpus": 0})
-    refs = launch(Plan.of(plan), candidates, files, events=events, **kw)
-    outcomes = {k: v for k, v in zip(refs, ray.get(list(refs.values())))}
     seen = []
-    while not events.empty():
-        seen.append(events.get())
+    outcomes = run_plan(Plan.of(plan), candidates, files, on_event=seen.append, **kw)
     return outcomes, seen
 
 
@@ -87,4 +80,4 @@ def test_failure_falls_back_then_skips_only_descendants(experts):
 def test_missing_input_file_is_an_early_clear_error(experts):
     plan = [{"task": "image-to-text", "id": 0, "args": {"image": "nowhere.png"}}]
     with pytest.raises(ExecutionError, match="nowhere.png.*--file"):
-        launch(Plan.of(plan), {0: [experts[OCR]]}, {})
+        run_plan(Plan.of(plan), {0: [experts[OCR]]}, {})

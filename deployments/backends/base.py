@@ -40,6 +40,8 @@ class ExpertResult:
     seconds: float = 0.0
     batch_size: int = 1
     """How many requests the replica ran together with this one (observed, for tests and benchmarks)."""
+    replica: str = ""
+    """Which replica answered (Serve's replica id), for run records and routing checks."""
 
     @property
     def ok(self) -> bool:
