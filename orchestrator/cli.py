@@ -327,12 +327,13 @@ def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[s
     for record in records:
         started = time.perf_counter()
         try:
-            plan = plan_one(record)
+            plan, valid = plan_one(record)
         except LLMError as err:
             _fail(str(err))
         seconds += time.perf_counter() - started
-        invalid += plan is None
-        predictions[str(record["id"])] = {"id": record["id"], **(to_taskbench(plan) if plan is not None else {})}
+        invalid += not valid
+        nodes = to_taskbench(plan) if plan is not None else {"task_nodes": [], "task_links": []}
+        predictions[str(record["id"])] = {"id": record["id"], **nodes}
     result = evaluate_plans(records, predictions).to_dict()
     result["invalid_plans"] = invalid
     result["seconds_per_request"] = round(seconds / max(1, len(records)), 4)
@@ -345,16 +346,18 @@ def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[s
 
 def _planner_for_eval(planner: str, demo_files: tuple[str, ...], demos_k: int, llm_base_url: str | None,
                       llm_model: str | None):
-    """A function record → valid plan or ``None``, that never shows a record its own demonstration."""
+    """A function record → (plan as scored, whether it is valid). An invalid plan is scored as written, as
+    TaskBench scores what a model answered; an answer that is not a plan at all scores as an empty one.
+    A record is never shown its own demonstration."""
     from dag.validate import check_plan
     from orchestrator.embedded_planner import load_embed, load_embedded_planner
 
     if planner == "embedded":
         model = load_embedded_planner()
 
-        def embedded(record: dict) -> Plan | None:
+        def embedded(record: dict) -> tuple[Plan | None, bool]:
             report = check_plan(model.plan(record.get("instruction", "")))
-            return report.plan if report.valid else None
+            return report.plan, report.valid
 
         return embedded
 
@@ -372,14 +375,17 @@ def _planner_for_eval(planner: str, demo_files: tuple[str, ...], demos_k: int, l
         bank.add_many(taskbench_demos(path))
     llm_planner = LLMPlanner(LLMClient(config))
 
-    def llm(record: dict) -> Plan | None:
+    def llm(record: dict) -> tuple[Plan | None, bool]:
         instruction = record.get("instruction", "")
         demos = bank.retrieve(instruction, k=demos_k, exclude_ids=[str(record.get("id"))],
                               exclude_requests=[instruction]) if demos_k else []
         try:
-            return llm_planner.plan(instruction, demos=demos).plan
-        except PlanningError:
-            return None
+            return llm_planner.plan(instruction, demos=demos).plan, True
+        except PlanningError as err:
+            try:
+                return check_plan(err.last_answer).plan, False
+            except PlanParseError:
+                return None, False
 
     return llm
 

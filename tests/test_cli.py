@@ -101,3 +101,40 @@ def test_eval_plans(tmp_path):
 def test_console_script_is_installed(files):
     done = subprocess.run(["hugginggpt", "validate", str(files / "bad.json")], capture_output=True, text=True)
     assert done.returncode == 2 and "[cycle]" in done.stdout
+
+
+def test_eval_planner_embedded_json_shape(taskbench_dir):
+    result = run("eval-planner", "--data", taskbench_dir / "dev.jsonl", "--limit", 20, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["overall"]["n"] == 20 and 0 < scores["overall"]["node_f1"] <= 1
+    assert {"by_type", "invalid_plans", "seconds_per_request"} <= set(scores)
+
+
+def test_eval_planner_llm_never_shows_a_record_its_own_plan(taskbench_dir, taskbench_records):
+    from dag.taskbench import from_taskbench
+    from tests.scripted_llm import ScriptedLLMServer
+
+    gold = {r["instruction"]: from_taskbench(r)[0].to_json() for r in taskbench_records[:6]}
+
+    def answer(body):  # a perfect planner: the gold plan of the instruction being asked
+        request = body["messages"][-1]["content"]
+        return next(plan for instruction, plan in gold.items() if instruction in request)
+
+    with ScriptedLLMServer([answer] * 6) as server:
+        result = run("eval-planner", "--data", taskbench_dir / "dev.jsonl", "--limit", 6, "--planner", "llm",
+                     "--demos", taskbench_dir / "dev.jsonl", "--llm-base-url", server.base_url, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["overall"]["node_f1"] == 1.0 and scores["invalid_plans"] == 0
+    assert len(server.requests) == 6
+    for body, instruction in zip(server.requests, gold):
+        shown = [m["content"] for m in body["messages"][1:-1] if m["role"] == "user"]
+        assert len(shown) == 4 and instruction not in shown  # four demonstrations, never the record itself
+
+
+def test_eval_planner_llm_without_an_llm_is_a_clear_error(taskbench_dir, monkeypatch):
+    for name in ("HUGGINGGPT_LLM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "HUGGINGGPT_LLM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    result = run("eval-planner", "--data", taskbench_dir / "dev.jsonl", "--planner", "llm")
+    assert result.exit_code == 2 and "--llm-base-url" in result.output
