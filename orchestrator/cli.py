@@ -7,6 +7,7 @@ message names together with what to do.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -433,7 +434,9 @@ def plan_command(request: str, files: tuple[str, ...], planner: str, llm_base_ur
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
 def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | None, llm_model: str | None,
         out_dir: str, address: str | None, as_json: bool) -> None:
-    """Run REQUEST end to end: plan, choose models, execute the DAG on Ray, answer."""
+    """Run REQUEST end to end: plan, choose models, execute the DAG on Ray, answer.
+
+    A live table on stderr shows each task's model and state; the answer goes to stdout."""
     from deployments.artifacts import ArtifactError
     from orchestrator.executor import ExecutionError
     from orchestrator.llm import LLMConfig, LLMError
@@ -444,22 +447,16 @@ def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | 
     config = Config(planner=planner, llm=LLMConfig.from_env(base_url=llm_base_url, model=llm_model),
                     out_dir=out_dir, address=address)
 
-    def show(event: dict) -> None:
-        if as_json:
-            return
-        kind = event["event"]
-        if kind == "planned":
-            steps = " → ".join(f"{t['id']}:{t['task']}" for t in event["plan"])
-            click.echo(f"plan: {steps}", err=True)
-        elif kind == "selected":
-            click.echo("models: " + ", ".join(f"{k}={v}" for k, v in event["selections"].items()), err=True)
-        elif kind in ("started", "finished", "failed", "skipped"):
-            extra = f" ({event['seconds']:.2f} s, {event['model']})" if kind == "finished" else ""
-            extra = f": {event['error']}" if kind in ("failed", "skipped") else extra
-            click.echo(f"  task {event['task_id']} {event['task']}: {kind}{extra}", err=True)
+    from orchestrator.progress import RunProgress
 
+    logging.getLogger("ray.serve").addFilter(lambda record: record.levelno >= logging.WARNING)  # keeps the table whole
+    progress = RunProgress(request)
     try:
-        result = HuggingGPT(config).run(request, files=list(files), on_event=show)
+        if as_json:
+            result = HuggingGPT(config).run(request, files=list(files))
+        else:
+            with progress:
+                result = HuggingGPT(config).run(request, files=list(files), on_event=progress)
     except (PlanningError, SelectionError, ExecutionError, ArtifactError, LLMError) as err:
         _fail(str(err))
     if as_json:

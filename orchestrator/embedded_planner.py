@@ -203,9 +203,12 @@ class EmbeddedPlanner:
 def load_embed() -> Embed:
     """The catalog's MiniLM sentence embedder, loaded once per process (about 3 s): the planner's, the
     demonstration bank's and the selector's similarity all use it."""
+    from transformers.utils import logging as hf_logging
+
     from deployments.backends.bundled import MiniLMBackend
     from deployments.catalog import find_card, load_catalog
 
+    hf_logging.disable_progress_bar()  # a weights bar would break the CLI's live table
     backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
     backend.load()
     return backend.embed
