@@ -143,7 +143,8 @@ async def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact
             response.cancel()
             return None, f"timed out after {spec.timeout_s:g} s"
     except Exception as err:  # noqa: BLE001 - a dead replica or a missing deployment is one failed attempt
-        return None, f"{type(err).__name__}: {err}"
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        return None, f"{type(err).__name__}: {first_line[:300]}"
     if not result.ok:
         return None, result.error or "unknown error"
     if not result.outputs:

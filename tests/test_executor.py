@@ -1,13 +1,14 @@
 """The DAG executor on real Ray and Serve, with the embedded experts."""
 
 import pytest
+import ray
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
 from dag.plan import Plan
 from deployments.app import build_app
 from deployments.artifacts import Image
-from deployments.catalog import find_card, load_catalog
+from deployments.catalog import ModelCard, Weights, find_card, load_catalog
 from orchestrator.executor import Candidate, ExecutionError, run_plan
 
 OCR = "RapidAI/RapidOCR-PP-OCRv4"
@@ -81,3 +82,45 @@ def test_missing_input_file_is_an_early_clear_error(experts):
     plan = [{"task": "image-to-text", "id": 0, "args": {"image": "nowhere.png"}}]
     with pytest.raises(ExecutionError, match="nowhere.png.*--file"):
         run_plan(Plan.of(plan), {0: [experts[OCR]]}, {})
+
+
+@pytest.fixture(scope="module")
+def slow_expert(ray_cluster):
+    from ray import serve
+
+    card = ModelCard(id="test/slow", task="text2text-generation", backend="delay", weights=Weights(source="none"),
+                     options={"seconds": 2.0}, resources={"num_cpus": 0.05, "memory_gb": 0})
+    serve.run(build_app([card]), name="slow", route_prefix=None)
+    yield Candidate(card.id, card.deployment_name)
+    serve.delete("slow")
+
+
+def test_a_node_past_its_timeout_is_retried_then_failed_and_its_descendants_skipped(slow_expert):
+    plan = [{"task": "text2text-generation", "id": 0, "args": {"text": "too slow"}},
+            {"task": "text2text-generation", "id": 1, "dep": [0], "args": {"text": "<GENERATED>-0"}}]
+    outcomes, _ = run(plan, {0: [slow_expert], 1: [slow_expert]}, {}, app_name="slow", timeout_s=0.3, retries=1)
+    assert outcomes[0].status == "failed"
+    assert [a["error"] for a in outcomes[0].attempts] == ["timed out after 0.3 s"] * 2
+    assert outcomes[1].status == "skipped" and "task 0" in outcomes[1].error
+
+
+def test_a_replica_killed_mid_call_is_one_failed_attempt_and_the_retry_succeeds(slow_expert):
+    import threading
+    import time
+
+    from ray import serve
+    from ray.serve._private.common import DeploymentID, ReplicaID
+
+    info = serve.get_deployment_handle(slow_expert.deployment, app_name="slow").info.remote().result()
+    replica = ReplicaID(info["replica"], DeploymentID(slow_expert.deployment, "slow"))
+    plan = [{"task": "text2text-generation", "id": 0, "args": {"text": "survive"}}]
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(run(plan, {0: [slow_expert]}, {}, app_name="slow",
+                                                               timeout_s=60, retries=1)[0]))
+    worker.start()
+    time.sleep(0.8)  # the call is running on the replica
+    ray.kill(ray.get_actor(replica.to_full_id_str(), namespace="serve"), no_restart=True)
+    worker.join(timeout=90)
+    outcome = result[0]
+    assert outcome.status == "ok" and outcome.outputs[0].text == "survive"
+    assert len(outcome.attempts) == 2 and "Died" in outcome.attempts[0]["error"], outcome.attempts
