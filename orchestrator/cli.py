@@ -466,6 +466,16 @@ def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | 
     click.echo(f"({result.seconds:.1f} s; artifacts and run.json in {result.out_dir})", err=True)
 
 
+def _add_commands() -> None:
+    """Commands kept in their own modules: batch jobs (``orchestrator/batch.py``)."""
+    from orchestrator.batch import batch_command
+
+    cli.add_command(batch_command)
+
+
+_add_commands()
+
+
 def main() -> None:
     cli(prog_name="hugginggpt")
 

@@ -8,6 +8,7 @@ record (``run.json``) into the run's output folder.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,8 @@ class HuggingGPT:
         self._embedded = None
         self._bank = None
         self._deployed: dict[str, ModelCard] = {}
+        self._lock = threading.RLock()
+        """Concurrent runs (a batch, an HTTP service) share the planner, the bank and the deployed experts."""
 
     # ------------------------------------------------------------------ stages
 
@@ -89,10 +92,11 @@ class HuggingGPT:
                 raise PlanningError("--planner llm needs an LLM: set --llm-base-url (or HUGGINGGPT_LLM_BASE_URL)")
             demos = self.demo_bank().retrieve(request, k=self.config.demos_k) if self.config.demos_k else []
             return LLMPlanner(self.llm).plan(request, demos=demos).plan
-        if self._embedded is None:
-            from orchestrator.embedded_planner import load_embedded_planner
+        with self._lock:
+            if self._embedded is None:
+                from orchestrator.embedded_planner import load_embedded_planner
 
-            self._embedded = load_embedded_planner()
+                self._embedded = load_embedded_planner()
         report = check_plan(self._embedded.plan(request, files))
         if not report.valid:
             raise PlanningError("the embedded planner made no runnable plan for this request",
@@ -101,13 +105,14 @@ class HuggingGPT:
 
     def demo_bank(self) -> DemoBank:
         """The demonstration bank, opened once, with the shipped demonstrations in it."""
-        if self._bank is None:
-            from orchestrator.demos import shipped_demos
-            from orchestrator.embedded_planner import load_embed
+        with self._lock:
+            if self._bank is None:
+                from orchestrator.demos import shipped_demos
+                from orchestrator.embedded_planner import load_embed
 
-            self._bank = DemoBank(self.config.demos, load_embed())
-            self._bank.add_many(shipped_demos())
-        return self._bank
+                self._bank = DemoBank(self.config.demos, load_embed())
+                self._bank.add_many(shipped_demos())
+            return self._bank
 
     def _ensure_experts(self, selections: dict[int, Selection]) -> dict[int, list[Candidate]]:
         from ray import serve
@@ -115,11 +120,12 @@ class HuggingGPT:
         from deployments.app import build_app
 
         wanted = {model_id for s in selections.values() for model_id in s.ranked[:2]}
-        missing = wanted - set(self._deployed)
-        if missing:
-            for model_id in missing:
-                self._deployed[model_id] = find_card(self.cards, model_id)
-            serve.run(build_app(list(self._deployed.values())), name=self.config.app_name, route_prefix=None)
+        with self._lock:  # one serve.run at a time, each with every expert any run needs
+            missing = wanted - set(self._deployed)
+            if missing:
+                for model_id in missing:
+                    self._deployed[model_id] = find_card(self.cards, model_id)
+                serve.run(build_app(list(self._deployed.values())), name=self.config.app_name, route_prefix=None)
         return {task_id: [Candidate(m, self._deployed[m].deployment_name) for m in s.ranked[:2]]
                 for task_id, s in selections.items()}
 
