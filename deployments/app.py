@@ -73,26 +73,31 @@ def app_builder(args: dict[str, Any]) -> serve.Application:
     return build_app(select_cards(args.get("models"), args.get("catalog") or DEFAULT_CATALOG))
 
 
-def write_serve_config(path: str | Path, cards: list[ModelCard], catalog: str | Path = DEFAULT_CATALOG,
-                       host: str = "0.0.0.0", port: int = 8000) -> Path:
-    """A Serve config YAML that ``serve deploy`` accepts, starting exactly these experts."""
+def experts_app_config(cards: list[ModelCard], catalog: str | Path = DEFAULT_CATALOG) -> dict[str, Any]:
+    """The experts' entry under ``applications:`` in a Serve config file."""
     deployments = []
     for card in cards:
         options = deployment_options(card)
         entry = {k: v for k, v in options.items() if k != "health_check_period_s"}
         entry["health_check_period_s"] = options["health_check_period_s"]
         deployments.append(entry)
+    return {
+        "name": APP_NAME,
+        "route_prefix": ROUTE_PREFIX,
+        "import_path": "deployments.app:app_builder",
+        "runtime_env": {"env_vars": dict(SERVE_ENV)},
+        "args": {"models": [card.id for card in cards], "catalog": str(catalog)},
+        "deployments": deployments,
+    }
+
+
+def write_serve_config(path: str | Path, cards: list[ModelCard], catalog: str | Path = DEFAULT_CATALOG,
+                       host: str = "0.0.0.0", port: int = 8000, extra_apps: list[dict[str, Any]] = ()) -> Path:
+    """A Serve config YAML that ``serve deploy`` accepts, starting exactly these experts (and ``extra_apps``)."""
     config = {
         "proxy_location": "EveryNode",
         "http_options": {"host": host, "port": port},
-        "applications": [{
-            "name": APP_NAME,
-            "route_prefix": ROUTE_PREFIX,
-            "import_path": "deployments.app:app_builder",
-            "runtime_env": {"env_vars": dict(SERVE_ENV)},
-            "args": {"models": [card.id for card in cards], "catalog": str(catalog)},
-            "deployments": deployments,
-        }],
+        "applications": [experts_app_config(cards, catalog), *extra_apps],
     }
     path = Path(path)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -26,8 +26,13 @@ def apply_env_defaults() -> None:
 
 
 def init_ray(address: str | None = None, **kwargs: Any):
-    """``ray.init`` with the environment the experts need, passed on to every worker; returns the context."""
+    """``ray.init`` with the environment the experts need, passed on to every worker; returns the context.
+
+    Without an address (here or in ``RAY_ADDRESS``) it starts a new local Ray, never joining whatever
+    cluster another program last started on this machine, which plain ``ray.init()`` would do.
+    """
     apply_env_defaults()
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     import ray
 
     runtime_env = dict(kwargs.pop("runtime_env", None) or {})

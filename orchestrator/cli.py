@@ -467,10 +467,12 @@ def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | 
 
 
 def _add_commands() -> None:
-    """Commands kept in their own modules: batch jobs (``orchestrator/batch.py``)."""
+    """Commands kept in their own modules: batch jobs and the HTTP service."""
     from orchestrator.batch import batch_command
+    from orchestrator.service_cli import serve_command
 
     cli.add_command(batch_command)
+    cli.add_command(serve_command)
 
 
 _add_commands()

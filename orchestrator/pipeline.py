@@ -21,7 +21,7 @@ from dag.validate import check_plan
 from deployments.artifacts import Artifact, ArtifactError, Text, load_file, save
 from deployments.catalog import DEFAULT_CATALOG, ModelCard, find_card, load_catalog
 from orchestrator.demos import DemoBank
-from orchestrator.executor import Candidate, NodeOutcome, check_runnable, execute
+from orchestrator.executor import Candidate, ExecutionError, NodeOutcome, check_runnable, execute
 from orchestrator.llm import RUN_RECORD, LLMClient, LLMConfig
 from orchestrator.planner import LLMPlanner, PlanningError
 from orchestrator.selector import Selection, select_models
@@ -53,6 +53,10 @@ class Config:
     """The demonstration bank (SQLite file); default ``$HUGGINGGPT_DEMOS`` or ``~/.cache/hugginggpt-ray``."""
     demos_k: int = 4
     """How many of the most similar demonstrations the LLM planner is shown."""
+    read_named_files: bool = True
+    """Also read files the request names by path (the CLI); a service sets False: only uploads are read."""
+    experts: list[str] | None = None
+    """Model ids already running in ``app_name`` (a service's experts): use only these, deploy nothing."""
 
 
 @dataclass
@@ -77,10 +81,13 @@ class HuggingGPT:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
         self.cards = load_catalog(self.config.catalog)
+        self._deployed: dict[str, ModelCard] = {}
+        if self.config.experts is not None:
+            self._deployed = {model_id: find_card(self.cards, model_id) for model_id in self.config.experts}
+            self.cards = list(self._deployed.values())
         self.llm = LLMClient(self.config.llm) if self.config.planner == "llm" or self.config.llm.configured else None
         self._embedded = None
         self._bank = None
-        self._deployed: dict[str, ModelCard] = {}
         self._lock = threading.RLock()
         """Concurrent runs (a batch, an HTTP service) share the planner, the bank and the deployed experts."""
 
@@ -122,6 +129,8 @@ class HuggingGPT:
         wanted = {model_id for s in selections.values() for model_id in s.ranked[:2]}
         with self._lock:  # one serve.run at a time, each with every expert any run needs
             missing = wanted - set(self._deployed)
+            if missing and self.config.experts is not None:
+                raise ExecutionError(f"models {sorted(missing)} are not among this service's experts")
             if missing:
                 for model_id in missing:
                     self._deployed[model_id] = find_card(self.cards, model_id)
@@ -132,6 +141,8 @@ class HuggingGPT:
     def _files(self, paths: list[str], plan: Plan) -> dict[str, Artifact]:
         """The input files: those given, and those the plan names that exist here (loaded, never trusted blindly)."""
         named = {v for t in plan for v in t.args.values() if isinstance(v, str) and Path(v).suffix}
+        if not self.config.read_named_files:
+            named = set()
         files: dict[str, Artifact] = {}
         for name in dict.fromkeys([*paths, *sorted(named)]):
             path = Path(name)
@@ -186,7 +197,8 @@ class HuggingGPT:
         plan = await asyncio.to_thread(self.plan, request, files)
         graph = build_graph(plan)
         emit({"event": "planned", "plan": plan.to_data(), "edges": [list(e) for e in graph.edges]})
-        selections = await asyncio.to_thread(select_models, plan, self.cards, request=request, llm=self.llm)
+        selections = await asyncio.to_thread(select_models, plan, self.cards, request=request, llm=self.llm,
+                                             deployed=set(self._deployed) if self.config.experts is not None else None)
         emit({"event": "selected", "selections": {k: v.model for k, v in selections.items()}})
         inputs = self._files(list(files), plan)
         if not ray.is_initialized():
