@@ -19,6 +19,8 @@ size limit, and a cap on runs in flight (beyond it: 503 with ``Retry-After``; Se
 
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -117,8 +119,20 @@ class Service:
 
     # ------------------------------------------------------------------ requests
 
-    def authorise(self, request: Request) -> None:
+    def signature(self, relative: str) -> str:
+        return hmac.new(self.config.token.encode(), relative.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def file_url(self, relative: str) -> str:
+        """The URL of an artifact; with auth on, signed, so a browser's ``<audio src>`` can load it without a
+        header while nobody can fetch other files without the token."""
+        url = "/files/" + relative
+        return f"{url}?sig={self.signature(relative)}" if self.config.token else url
+
+    def authorise(self, request: Request, signed_path: str | None = None) -> None:
         if not self.config.token:
+            return
+        if signed_path is not None and hmac.compare_digest(request.query_params.get("sig", ""),
+                                                           self.signature(signed_path)):
             return
         if request.headers.get("authorization", "") != f"Bearer {self.config.token}":
             raise ServiceError(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
@@ -206,7 +220,7 @@ class Service:
             for output in task["outputs"]:
                 if "path" in output:
                     path = output.pop("path")
-                    output["url"] = "/files/" + str(Path(path).resolve().relative_to(self.root))
+                    output["url"] = self.file_url(str(Path(path).resolve().relative_to(self.root)))
                     record["answer"] = record["answer"].replace(path, output["url"])
         record["out_dir"] = "/files/" + str(Path(record["out_dir"]).resolve().relative_to(self.root))
         return record
@@ -240,9 +254,9 @@ class HuggingGPTIngress:
     def __init__(self, config: dict[str, Any]) -> None:
         self.service = Service(ServiceConfig(**config))
 
-    async def _guarded(self, request: Request, handler) -> Any:
+    async def _guarded(self, request: Request, handler, signed_path: str | None = None) -> Any:
         try:
-            self.service.authorise(request)
+            self.service.authorise(request, signed_path)
             return await handler()
         except ServiceError as err:
             return error_response(err.status, err.message, err.kind, err.headers)
@@ -350,7 +364,7 @@ class HuggingGPTIngress:
                 raise ServiceError(404, "no such file", "not_found")
             return FileResponse(target)
 
-        return await self._guarded(request, handle)
+        return await self._guarded(request, handle, signed_path=path)
 
     @api.get("/")
     async def page(self) -> HTMLResponse:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -67,3 +76,67 @@ def embed():
     from orchestrator.embedded_planner import load_embed
 
     return load_embed()
+
+
+# ---------------------------------------------------------------- the HTTP service (test_ingress, test_web)
+
+SIGN = REPO / "examples" / "sign.png"
+OCR, TTS = "RapidAI/RapidOCR-PP-OCRv4", "rhasspy/piper-en_US-joe-medium"
+TOKEN = "test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def file_host():
+    """A plain HTTP server for the examples folder: the one host the service may fetch URLs from."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SIGN.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory, file_host):
+    """`hugginggpt serve` in a child process (its own Ray, a Serve proxy on a free port), for the session."""
+    port = free_port()
+    runs = tmp_path_factory.mktemp("service-runs")
+    log = open(runs.parent / "service.log", "w")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port), "--model", OCR, "--model", TTS,
+         "--token", TOKEN, "--allow-url-host", file_host, "--runs", str(runs), "--max-concurrent-runs", "1",
+         "--max-body-mb", "1"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "RAY_ADDRESS": ""})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if child.poll() is not None:
+                pytest.fail("the service exited:\n" + Path(log.name).read_text()[-3000:])
+            try:
+                if httpx.get(base + "/v1/models", headers=auth(), timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("the service did not answer in 240 s:\n" + Path(log.name).read_text()[-3000:])
+        yield base
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+        log.close()
+
+
+def auth() -> dict:
+    return {"Authorization": f"Bearer {TOKEN}"}

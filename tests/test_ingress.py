@@ -2,84 +2,17 @@
 free port), called with httpx and the real openai client."""
 
 import concurrent.futures
-import functools
-import http.server
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
-from pathlib import Path
 
 import httpx
 import openai
-import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SIGN = REPO / "examples" / "sign.png"
-OCR, TTS = "RapidAI/RapidOCR-PP-OCRv4", "rhasspy/piper-en_US-joe-medium"
-TOKEN = "test-token"
+from tests.conftest import OCR, REPO, SIGN, TOKEN, TTS, auth
+
 READ_ALOUD = "Read the text in sign.png aloud"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def file_host():
-    """A plain HTTP server for the examples folder: the one host the service may fetch URLs from."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SIGN.parent))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory, file_host):
-    port = free_port()
-    runs = tmp_path_factory.mktemp("service-runs")
-    log = open(runs.parent / "service.log", "w")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port), "--model", OCR, "--model", TTS,
-         "--token", TOKEN, "--allow-url-host", file_host, "--runs", str(runs), "--max-concurrent-runs", "1",
-         "--max-body-mb", "1"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "RAY_ADDRESS": ""})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            if child.poll() is not None:
-                pytest.fail("the service exited:\n" + Path(log.name).read_text()[-3000:])
-            try:
-                if httpx.get(base + "/v1/models", headers=auth(), timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("the service did not answer in 240 s:\n" + Path(log.name).read_text()[-3000:])
-        yield base
-    finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-        log.close()
-
-
-def auth() -> dict:
-    return {"Authorization": f"Bearer {TOKEN}"}
 
 
 def upload(base: str, route: str, payload: dict, **kw) -> httpx.Response:
@@ -97,8 +30,12 @@ def test_hugginggpt_api_with_an_upload_answers_with_urls_it_serves(service):
     assert "MIND THE GAP" in body["message"]
     audio = run["tasks"][1]["outputs"][0]
     assert "path" not in audio and audio["url"].startswith("/files/") and audio["url"] in body["message"]
-    wav = httpx.get(service + audio["url"], headers=auth())
+    wav = httpx.get(service + audio["url"])  # signed: a browser's <audio> can load it without the header
     assert wav.status_code == 200 and wav.content[:4] == b"RIFF" and len(wav.content) > 10_000
+    unsigned = audio["url"].split("?")[0]
+    assert httpx.get(service + unsigned).status_code == 401
+    assert httpx.get(service + unsigned + "?sig=0123456789abcdef0123456789abcdef").status_code == 401
+    assert httpx.get(service + unsigned, headers=auth()).status_code == 200
 
 
 def test_tasks_and_results_routes(service):
