@@ -88,6 +88,13 @@ def inside(root: Path, relative: str) -> Path:
     return target
 
 
+def chat_context(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The messages before the last user message: the chat the LLM planner is shown."""
+    texts = [m for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str)]
+    last = max((i for i, m in enumerate(texts) if m.get("role") == "user"), default=len(texts))
+    return [{"role": str(m.get("role")), "content": m["content"]} for m in texts[:last]]
+
+
 def last_user_message(messages: Any) -> str:
     if not isinstance(messages, list) or not messages:
         raise ServiceError(400, 'the body needs "messages": [{"role": "user", "content": "..."}]')
@@ -196,7 +203,8 @@ class Service:
             raise ServiceError(503, f"busy: {self.in_flight} runs in flight (the limit); retry shortly",
                                "overloaded", {"Retry-After": str(self.config.retry_after_s)})
 
-    async def run(self, request_text: str, folder: Path, on_event=None) -> dict[str, Any]:
+    async def run(self, request_text: str, folder: Path, on_event=None,
+                  context: list[dict[str, str]] | None = None) -> dict[str, Any]:
         """One run with the uploaded files; the record with artifact paths turned into URLs."""
         from deployments.artifacts import ArtifactError
         from orchestrator.executor import ExecutionError
@@ -208,7 +216,7 @@ class Service:
         self.in_flight += 1
         try:
             files = [str(p) for p in sorted(folder.iterdir())]
-            result = await self.hugginggpt.arun(request_text, files, on_event)
+            result = await self.hugginggpt.arun(request_text, files, on_event, context)
         except (PlanningError, SelectionError, ExecutionError, ArtifactError) as err:
             raise ServiceError(422, str(err), type(err).__name__) from None
         except LLMError as err:
@@ -267,7 +275,8 @@ class HuggingGPTIngress:
     async def hugginggpt(self, request: Request) -> Any:
         async def handle() -> Any:
             payload, folder = await self.service.body(request)
-            record = await self.service.run(last_user_message(payload.get("messages")), folder)
+            messages = payload.get("messages")
+            record = await self.service.run(last_user_message(messages), folder, context=chat_context(messages))
             return {"message": record["answer"], "run": record}
 
         return await self._guarded(request, handle)
@@ -315,7 +324,7 @@ class HuggingGPTIngress:
             text = last_user_message(payload.get("messages"))
             created = int(time.time())
             if not payload.get("stream"):
-                record = await self.service.run(text, folder)
+                record = await self.service.run(text, folder, context=chat_context(payload["messages"]))
                 return chat_completion(record["answer"], created)
             self.service.check_capacity()
             return StreamingResponse(self._stream(text, folder, created), media_type="text/event-stream")

@@ -93,12 +93,14 @@ class HuggingGPT:
 
     # ------------------------------------------------------------------ stages
 
-    def plan(self, request: str, files: list[str] | tuple[str, ...] = ()) -> Plan:
+    def plan(self, request: str, files: list[str] | tuple[str, ...] = (),
+             context: list[dict[str, str]] | None = None) -> Plan:
+        """Stage 1. ``context``: the chat so far (earlier messages), which the LLM planner is shown."""
         if self.config.planner == "llm":
             if self.llm is None:
                 raise PlanningError("--planner llm needs an LLM: set --llm-base-url (or HUGGINGGPT_LLM_BASE_URL)")
             demos = self.demo_bank().retrieve(request, k=self.config.demos_k) if self.config.demos_k else []
-            return LLMPlanner(self.llm).plan(request, demos=demos).plan
+            return LLMPlanner(self.llm).plan(request, context=context, demos=demos).plan
         with self._lock:
             if self._embedded is None:
                 from orchestrator.embedded_planner import load_embedded_planner
@@ -174,14 +176,16 @@ class HuggingGPT:
     # ------------------------------------------------------------------ the whole run
 
     def run(self, request: str, files: list[str] | tuple[str, ...] = (),
-            on_event: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+            on_event: Callable[[dict[str, Any]], None] | None = None,
+            context: list[dict[str, str]] | None = None) -> RunResult:
         """Plan, select, execute and answer one request; writes the artifacts and ``run.json``."""
         import asyncio
 
-        return asyncio.run(self.arun(request, files, on_event))
+        return asyncio.run(self.arun(request, files, on_event, context))
 
     async def arun(self, request: str, files: list[str] | tuple[str, ...] = (),
-                   on_event: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+                   on_event: Callable[[dict[str, Any]], None] | None = None,
+                   context: list[dict[str, str]] | None = None) -> RunResult:
         """:meth:`run` for async callers (a web handler, a batch of concurrent requests): the DAG's tasks are
         coroutines on the caller's event loop; planning and selection run off it."""
         import asyncio
@@ -194,7 +198,7 @@ class HuggingGPT:
         emit = on_event or (lambda event: None)
         llm_calls: list = []
         RUN_RECORD.set(llm_calls)  # this coroutine's context: concurrent runs keep their own LLM records
-        plan = await asyncio.to_thread(self.plan, request, files)
+        plan = await asyncio.to_thread(self.plan, request, files, context)
         graph = build_graph(plan)
         emit({"event": "planned", "plan": plan.to_data(), "edges": [list(e) for e in graph.edges]})
         selections = await asyncio.to_thread(select_models, plan, self.cards, request=request, llm=self.llm,

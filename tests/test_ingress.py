@@ -111,3 +111,11 @@ def test_write_config_gives_serve_deploy_both_applications(tmp_path):
     assert apps["hugginggpt"]["import_path"] == "orchestrator.ingress:app_builder"
     assert apps["hugginggpt"]["args"]["experts"] == [OCR, TTS] and "token" not in apps["hugginggpt"]["args"]
     assert apps["experts"]["args"]["models"] == [OCR, TTS]
+
+
+def test_the_chat_before_the_last_user_message_is_the_planners_context():
+    from orchestrator.ingress import chat_context
+
+    messages = [{"role": "user", "content": "I have a photo, sign.png"}, {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "read it aloud"}, {"role": "assistant", "content": None}]
+    assert chat_context(messages) == messages[:2]
