@@ -35,6 +35,12 @@ class ExecutionError(ValueError):
     """A plan that cannot start (a file it names was not given, a task without a model); says what to do."""
 
 
+LOST_REPLICA = ("ActorDiedError", "ActorUnavailableError")
+"""Attempt errors that mean the replica's process or node went away, not that the model failed."""
+MAX_LOST_REPLICAS = 3
+"""Such attempts per model that do not count against ``retries`` (a node drained mid-run, then another)."""
+
+
 @dataclass
 class Candidate:
     model_id: str
@@ -176,11 +182,16 @@ async def run_node(spec: NodeSpec, files: dict[str, Artifact], upstream: list[as
         _emit(on_event, event="failed", task_id=spec.task_id, task=spec.task, error=outcome.error)
         return outcome
     for candidate in spec.candidates:
-        for _ in range(1 + spec.retries):
+        tries, lost_replicas = 0, 0
+        while tries <= spec.retries:
             attempt_start = time.time()
             outputs, error = await _call(candidate, spec, inputs, app_name)
             outcome.attempts.append({"model": candidate.model_id, "error": error or None,
                                      "seconds": round(time.time() - attempt_start, 4)})
+            if error.startswith(LOST_REPLICA) and lost_replicas < MAX_LOST_REPLICAS:
+                lost_replicas += 1  # the model did not fail, its node went away: Serve replaces the replica
+                continue
+            tries += 1
             if outputs is not None:
                 outcome.status, outcome.model, outcome.outputs = "ok", candidate.model_id, outputs
                 outcome.finished = time.time()

@@ -4,8 +4,11 @@ It runs in a child process: a Ray driver can join only one cluster, and the sess
 """
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -36,7 +39,14 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_gpu_experts_land_on_the_gpu_node():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
+    # a private RAY_TMPDIR: cluster_utils records its cluster as "the machine's current one", which a plain
+    # ray.init() elsewhere on the machine would then join
+    ray_tmp = tempfile.mkdtemp(prefix="hgpl-", dir="/tmp")
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmp}
+    try:
+        done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, env=env)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
     report = json.loads(line.removeprefix("RESULT "))
