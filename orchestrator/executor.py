@@ -216,7 +216,8 @@ def missing_files(plan: Plan, files: dict[str, Artifact]) -> list[str]:
                     kind = file_modality(value) or modality
                     given = ", ".join(sorted(files)) or "none"
                     problems.append(f"task {task.id} ({task.task}) needs the {kind} file {value!r}, which was not "
-                                    f"given (input files: {given}); pass it with --file, or upload it")
+                                    f"given (input files: {given}); pass it with --file (in a batch: the line's "
+                                    '"files"), or upload it')
     return problems
 
 
