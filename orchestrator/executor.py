@@ -29,6 +29,7 @@ from dag.registry import arg_modality, can_feed
 from dag.resources import REFERENCE, file_modality, whole_reference
 from deployments.artifacts import MODALITY_OF, Artifact, Json, Text
 from deployments.backends.base import ExpertRequest
+from orchestrator.checks import Check, check_outputs, failures
 
 
 class ExecutionError(ValueError):
@@ -72,6 +73,8 @@ class NodeOutcome:
     started: float = 0.0
     finished: float = 0.0
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    """The result checks of the last attempt that returned outputs (``orchestrator/checks.py``)."""
 
     @property
     def seconds(self) -> float:
@@ -139,23 +142,25 @@ def _handle(deployment: str, app_name: str) -> Any:
 
 
 async def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact],
-                app_name: str) -> tuple[list[Artifact] | None, str]:
-    """One attempt on one model: its outputs, or ``None`` and what went wrong."""
+                app_name: str) -> tuple[list[Artifact] | None, str, list[Check]]:
+    """One attempt on one model: its outputs, or ``None`` and what went wrong; and the result checks."""
     try:
         response = _handle(candidate.deployment, app_name).remote(ExpertRequest(spec.task, inputs))
         try:
             result = await asyncio.wait_for(_awaited(response), timeout=spec.timeout_s)
         except (TimeoutError, asyncio.TimeoutError):
             response.cancel()
-            return None, f"timed out after {spec.timeout_s:g} s"
+            return None, f"timed out after {spec.timeout_s:g} s", []
     except Exception as err:  # noqa: BLE001 - a dead replica or a missing deployment is one failed attempt
         first_line = (str(err).strip().splitlines() or [""])[0]
-        return None, f"{type(err).__name__}: {first_line[:300]}"
+        return None, f"{type(err).__name__}: {first_line[:300]}", []
     if not result.ok:
-        return None, result.error or "unknown error"
-    if not result.outputs:
-        return None, "the model returned no output"
-    return result.outputs, ""
+        return None, result.error or "unknown error", []
+    checks = check_outputs(spec.task, result.outputs)
+    failed = failures(checks)
+    if failed:
+        return None, f"result check failed: {failed}", checks
+    return result.outputs, "", checks
 
 
 async def _awaited(response: Any) -> Any:
@@ -185,9 +190,11 @@ async def run_node(spec: NodeSpec, files: dict[str, Artifact], upstream: list[as
         tries, lost_replicas = 0, 0
         while tries <= spec.retries:
             attempt_start = time.time()
-            outputs, error = await _call(candidate, spec, inputs, app_name)
+            outputs, error, checks = await _call(candidate, spec, inputs, app_name)
             outcome.attempts.append({"model": candidate.model_id, "error": error or None,
                                      "seconds": round(time.time() - attempt_start, 4)})
+            if checks:
+                outcome.checks = [c.to_dict() for c in checks]
             if error.startswith(LOST_REPLICA) and lost_replicas < MAX_LOST_REPLICAS:
                 lost_replicas += 1  # the model did not fail, its node went away: Serve replaces the replica
                 continue

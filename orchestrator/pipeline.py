@@ -256,4 +256,4 @@ def _task_record(outcome: NodeOutcome, paths: list[str]) -> dict[str, Any]:
         outputs.append(entry)
     return {"id": outcome.task_id, "task": outcome.task, "model": outcome.model, "status": outcome.status,
             "seconds": round(outcome.seconds, 3), "error": outcome.error, "attempts": outcome.attempts,
-            "outputs": outputs}
+            "checks": outcome.checks, "outputs": outputs}

@@ -125,3 +125,18 @@ def test_a_replica_killed_mid_call_does_not_use_up_the_retries(slow_expert):
     assert outcome.status == "ok" and outcome.outputs[0].text == "survive"
     # with no retries at all, the lost replica's attempt still gets a second one: the model did not fail
     assert len(outcome.attempts) == 2 and "Died" in outcome.attempts[0]["error"], outcome.attempts
+
+
+def test_an_implausible_result_fails_its_check_and_falls_back(experts):
+    from PIL import Image as PILImage
+
+    blank = Image.from_pil(PILImage.new("RGB", (400, 120), "white"))  # OCR of it "succeeds" with no text
+    plan = [{"task": "image-to-text", "id": 0, "args": {"image": "blank.png"}},
+            {"task": "text-to-speech", "id": 1, "dep": [0], "args": {"text": "<GENERATED>-0"}}]
+    outcomes, _ = run(plan, {0: [experts[OCR]], 1: [experts[TTS]]}, {"blank.png": blank}, retries=0)
+    assert outcomes[0].status == "failed"
+    assert "result check failed: text not empty (0 characters)" in outcomes[0].error
+    assert [c["name"] for c in outcomes[0].checks if not c["ok"]] == ["text not empty"]
+    assert outcomes[1].status == "skipped"
+    ok, _ = run([plan[0]], {0: [experts[OCR]]}, {"blank.png": _sign("CHECKED")})
+    assert ok[0].status == "ok" and all(c["ok"] for c in ok[0].checks) and len(ok[0].checks) >= 3

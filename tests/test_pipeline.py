@@ -31,6 +31,8 @@ def test_read_the_sign_aloud(hugginggpt, monkeypatch):
     assert "MIND THE GAP" in result.tasks[0]["outputs"][0]["text"]
     wav = load_file(result.tasks[1]["outputs"][0]["path"])
     assert wav.sample_rate == 22050 and wav.seconds > 0.5
+    assert all(c["ok"] for t in result.tasks for c in t["checks"])
+    assert "audio length and energy" in {c["name"] for c in result.tasks[1]["checks"]}
     record = json.loads((Path(result.out_dir) / "run.json").read_text())
     assert record["request"] == "Read the text in examples/sign.png aloud" and record["answer"] == result.answer
     assert {e["event"] for e in events} >= {"planned", "selected", "started", "finished", "answered"}
