@@ -466,6 +466,25 @@ def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | 
     click.echo(f"({result.seconds:.1f} s; artifacts and run.json in {result.out_dir})", err=True)
 
 
+@cli.command()
+@click.argument("run", type=click.Path(exists=True))
+@click.option("--good/--bad", default=True, show_default=True,
+              help="Good: the run's plan becomes a demonstration; bad: a counter-example, never adopted again.")
+def feedback(run: str, good: bool) -> None:
+    """Mark a run (its folder or run.json) good or bad; the demonstration bank learns from it."""
+    from orchestrator.pipeline import Config, HuggingGPT
+
+    path = Path(run) / "run.json" if Path(run).is_dir() else Path(run)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        request, plan = record["request"], record["plan"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        _fail(f"{path} is not a run record (run.json with request and plan): {err}")
+    new = HuggingGPT(Config()).learn(request, plan, good)
+    kind = "demonstration" if good else "counter-example"
+    click.echo(f"{'stored' if new else 'already known; marked'} as a {kind}: {request!r}")
+
+
 def _add_commands() -> None:
     """Commands kept in their own modules: batch jobs and the HTTP service."""
     from orchestrator.batch import batch_command

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -51,6 +52,24 @@ class Demo:
     """The id of the record it came from, so an evaluation can leave the record being scored out."""
     score: float = 0.0
     """Cosine similarity to the request it was retrieved for."""
+
+
+_FILE = re.compile(r"[\w./\\-]+\.(jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm)\b",
+                   re.IGNORECASE)
+_QUOTE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]")
+_LANGUAGE = re.compile(r"\b(English|French|German|Spanish|Italian|Portuguese|Chinese|Japanese|Korean|Russian|"
+                       r"Arabic|Dutch|Hindi)\b")
+_KIND = {"jpg": "image", "jpeg": "image", "png": "image", "gif": "image", "bmp": "image", "webp": "image",
+         "tif": "image", "tiff": "image", "mp4": "video", "avi": "video", "mov": "video", "mkv": "video",
+         "webm": "video"}
+
+
+def retrieval_text(request: str) -> str:
+    """What a request is embedded as: file names, quotes and languages replaced by what they are, so two
+    requests that differ only in those (and plan alike) come out as near-identical."""
+    text = _FILE.sub(lambda m: f"the {_KIND.get(m.group(1).lower(), 'audio')} file", request)
+    text = _QUOTE.sub("the quoted text", text)
+    return _LANGUAGE.sub("another language", text)
 
 
 def demo_key(request: str, plan: list[dict[str, Any]]) -> str:
@@ -102,7 +121,7 @@ class DemoBank:
         keys = [demo_key(d.request, d.plan) for d in demos]
         known = self._known(keys)
         fresh = [(k, d) for k, d in dict(zip(keys, demos)).items() if k not in known]
-        vectors = self._embed([d.request for _, d in fresh]) if fresh else None
+        vectors = self._embed([retrieval_text(d.request) for _, d in fresh]) if fresh else None
         now = time.time()
         with self._db:
             for key, demo in zip(keys, demos):
@@ -150,7 +169,7 @@ class DemoBank:
         if self._cache is None or self._cache[0] != self._version():
             missing = self._db.execute("SELECT key, request FROM demos WHERE embedding IS NULL").fetchall()
             if missing and self.embed is not None:
-                vectors = self._embed([m[1] for m in missing])
+                vectors = self._embed([retrieval_text(m[1]) for m in missing])
                 with self._db:
                     for (key, _), vector in zip(missing, vectors):
                         self._db.execute("UPDATE demos SET embedding = ? WHERE key = ?", (vector.tobytes(), key))
@@ -180,7 +199,7 @@ class DemoBank:
             return []
         skip_ids = {str(i) for i in exclude_ids}
         skip_requests = {" ".join(r.lower().split()) for r in exclude_requests}
-        scores = matrix @ self.embed([request])[0].astype(np.float32)
+        scores = matrix @ self.embed([retrieval_text(request)])[0].astype(np.float32)
         chosen = []
         for index in np.argsort(-scores):
             demo = demos[int(index)]

@@ -118,7 +118,10 @@ def split_clauses(request: str) -> list[Clause]:
 class EmbeddedPlanner:
     """Clause → task by embedding similarity; arguments and dependencies by modality. See the module doc."""
 
-    def __init__(self, embed: Embed, registry: TaskRegistry = REGISTRY, threshold: float = 0.35) -> None:
+    def __init__(self, embed: Embed, registry: TaskRegistry = REGISTRY, threshold: float = 0.35,
+                 adopt_at: float = 0.9) -> None:
+        self.adopt_at = adopt_at
+        """Similarity from which a demonstration's plan is adopted (set by benchmarks/planner_learning.py)."""
         self.embed = embed
         self.registry = registry
         self.threshold = threshold
@@ -135,7 +138,12 @@ class EmbeddedPlanner:
         scores = self.embed(texts) @ self._vectors.T
         return [(self._labels[int(np.argmax(row))], float(np.max(row))) for row in scores]
 
-    def plan(self, request: str, files: list[str] | tuple[str, ...] = ()) -> Plan:
+    def plan(self, request: str, files: list[str] | tuple[str, ...] = (), demos: list | None = None) -> Plan:
+        """A plan for ``request``. ``demos`` (most similar first, from the demonstration bank): when the best
+        is at least :attr:`adopt_at` similar, its plan is adopted with this request's files, quotes and
+        languages put in; otherwise the clauses are labelled one by one."""
+        if demos and demos[0].score >= self.adopt_at:
+            return adapt(demos[0].plan, demos[0].request, request, files)
         clauses = split_clauses(request)
         given = list(files)
         for clause in clauses:
@@ -197,6 +205,39 @@ class EmbeddedPlanner:
         if modality == "text":
             return clause.text if inputs.count("text") == 1 else request
         return None
+
+
+def adapt(plan: list[dict], demo_request: str, request: str, files: list[str] | tuple[str, ...] = ()) -> Plan:
+    """A demonstration's plan for a new request: each file argument becomes the request's file of the same
+    modality (in order), each quoted text the request's quote in the same place, each language the request's."""
+    clauses = split_clauses(request)
+    new_files = list(dict.fromkeys([*files, *(f for c in clauses for f in c.files)]))
+    old_clauses = split_clauses(demo_request)
+    old_quotes = [q for c in old_clauses for q in c.quotes]
+    new_quotes = [q for c in clauses for q in c.quotes]
+    new_language = next((lang for lang in LANGUAGES if re.search(rf"\b{lang}\b", request)), None)
+    by_modality: dict[str, list[str]] = {}
+    for name in new_files:
+        by_modality.setdefault(file_modality(name) or "", []).append(name)
+    seen: dict[str, str] = {}
+
+    def replace(value: object) -> object:
+        if not isinstance(value, str) or value.startswith("<GENERATED>"):
+            return value
+        modality = file_modality(value)
+        if modality:
+            if value not in seen and by_modality.get(modality):
+                pool = by_modality[modality]
+                seen[value] = pool.pop(0) if len(pool) > 1 else pool[0]
+            return seen.get(value, value)
+        if value in old_quotes and old_quotes.index(value) < len(new_quotes):
+            return new_quotes[old_quotes.index(value)]
+        if value in LANGUAGES and new_language:
+            return new_language
+        return value
+
+    tasks = [{**task, "args": {k: replace(v) for k, v in task.get("args", {}).items()}} for task in plan]
+    return Plan.of(tasks)
 
 
 @functools.cache

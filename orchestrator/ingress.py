@@ -306,6 +306,26 @@ class HuggingGPTIngress:
 
         return await self._guarded(request, handle)
 
+    @api.post("/feedback")
+    async def feedback(self, request: Request) -> Any:
+        """``{"run": "/files/<run>", "good": true|false}``: the run's plan becomes a demonstration or a
+        counter-example."""
+        async def handle() -> Any:
+            try:
+                payload = json.loads(await request.body() or b"{}")
+                folder = str(payload["run"]).split("?")[0].removeprefix("/files/")
+                good = bool(payload.get("good", True))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                raise ServiceError(400, 'the body must be {"run": "/files/<run folder>", "good": true|false}') from None
+            record_path = inside(self.service.root, folder) / "run.json"
+            if not record_path.is_file():
+                raise ServiceError(404, f"no run at {payload['run']}", "not_found")
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            new = await asyncio.to_thread(self.service.hugginggpt.learn, record["request"], record["plan"], good)
+            return {"stored": new, "kind": "demo" if good else "counter", "request": record["request"]}
+
+        return await self._guarded(request, handle)
+
     @api.get("/v1/models")
     async def models(self, request: Request) -> Any:
         async def handle() -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 from dag.graph import build_graph
 from dag.plan import Plan
-from dag.validate import check_plan
+from dag.validate import PlanReport, check_plan
 from deployments.artifacts import Artifact, ArtifactError, Text, load_file, save
 from deployments.catalog import DEFAULT_CATALOG, ModelCard, find_card, load_catalog
 from orchestrator.demos import DemoBank
@@ -55,6 +55,8 @@ class Config:
     """How many of the most similar demonstrations the LLM planner is shown."""
     read_named_files: bool = True
     """Also read files the request names by path (the CLI); a service sets False: only uploads are read."""
+    learn: bool = True
+    """Store runs whose tasks all passed their checks as demonstrations, so similar requests reuse the plan."""
     experts: list[str] | None = None
     """Model ids already running in ``app_name`` (a service's experts): use only these, deploy nothing."""
 
@@ -70,6 +72,8 @@ class RunResult:
     out_dir: str
     seconds: float
     llm_calls: list[dict[str, Any]] = field(default_factory=list)
+    learned: bool = False
+    """Whether this run became a new demonstration (every task ok and every check passed)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,11 +110,27 @@ class HuggingGPT:
                 from orchestrator.embedded_planner import load_embedded_planner
 
                 self._embedded = load_embedded_planner()
-        report = check_plan(self._embedded.plan(request, files))
+        report = self._embedded_plan(request, files)
         if not report.valid:
             raise PlanningError("the embedded planner made no runnable plan for this request",
                                 report.plan.to_json(), [str(p) for p in report.problems])
         return report.plan
+
+    def _embedded_plan(self, request: str, files: list[str] | tuple[str, ...]) -> PlanReport:
+        """The embedded planner's plan: adopted from a very similar demonstration when the bank has one
+        (and no equally similar request's same plan was marked bad), else clause by clause."""
+        demos = self.demo_bank().retrieve(request, k=1) if self.config.demos_k else []
+        bad = {_shape(c.plan) for c in (self.demo_bank().retrieve(request, k=3, kind="counter") if demos else [])
+               if c.score >= self._embedded.adopt_at}
+        if demos and demos[0].score >= self._embedded.adopt_at and _shape(demos[0].plan) not in bad:
+            report = check_plan(self._embedded.plan(request, files, demos=demos))
+            if report.valid:
+                return report
+        return check_plan(self._embedded.plan(request, files))
+
+    def learn(self, request: str, plan: list[dict[str, Any]], good: bool = True, source: str = "user") -> bool:
+        """Store a run's plan as a demonstration (``good``) or a counter-example; ``False`` if it was known."""
+        return self.demo_bank().add(request, plan, kind="demo" if good else "counter", source=source)
 
     def demo_bank(self) -> DemoBank:
         """The demonstration bank, opened once, with the shipped demonstrations in it."""
@@ -130,15 +150,28 @@ class HuggingGPT:
 
         wanted = {model_id for s in selections.values() for model_id in s.ranked[:2]}
         with self._lock:  # one serve.run at a time, each with every expert any run needs
-            missing = wanted - set(self._deployed)
-            if missing and self.config.experts is not None:
-                raise ExecutionError(f"models {sorted(missing)} are not among this service's experts")
-            if missing:
-                for model_id in missing:
-                    self._deployed[model_id] = find_card(self.cards, model_id)
-                serve.run(build_app(list(self._deployed.values())), name=self.config.app_name, route_prefix=None)
+            if self.config.experts is not None:
+                missing = wanted - set(self._deployed)
+                if missing:
+                    raise ExecutionError(f"models {sorted(missing)} are not among this service's experts")
+            else:
+                # what really runs in the app: another orchestrator on this cluster may have changed it
+                running = self._running_cards()
+                if wanted - set(running):
+                    for model_id in wanted - set(running):
+                        running[model_id] = find_card(self.cards, model_id)
+                    serve.run(build_app(list(running.values())), name=self.config.app_name, route_prefix=None)
+                self._deployed = running
         return {task_id: [Candidate(m, self._deployed[m].deployment_name) for m in s.ranked[:2]]
                 for task_id, s in selections.items()}
+
+    def _running_cards(self) -> dict[str, ModelCard]:
+        """The catalog cards of the experts now deployed in this orchestrator's Serve application."""
+        from ray import serve
+
+        app = serve.status().applications.get(self.config.app_name)
+        names = set(app.deployments) if app is not None else set()
+        return {card.id: card for card in load_catalog(self.config.catalog) if card.deployment_name in names}
 
     def _files(self, paths: list[str], plan: Plan) -> dict[str, Artifact]:
         """The input files: those given, and those the plan names that exist here (loaded, never trusted blindly)."""
@@ -216,17 +249,25 @@ class HuggingGPT:
         paths = {tid: [str(save(a, out / f"task-{tid}-{o.task}-{i}")) for i, a in enumerate(o.outputs)
                        if a.type in ("image", "audio")] for tid, o in outcomes.items()}
         answer = await asyncio.to_thread(self.respond, request, outcomes, paths)
+        learned = False
+        if self.config.learn and all(o.status == "ok" and all(c["ok"] for c in o.checks) for o in outcomes.values()):
+            learned = await asyncio.to_thread(self.learn, request, plan.to_data(), True, "run")
         emit({"event": "answered", "answer": answer})
         result = RunResult(
             request=request, plan=plan.to_data(), edges=[list(e) for e in graph.edges],
             selections=[asdict(s) for s in selections.values()],
             tasks=[_task_record(outcomes[t.id], paths.get(t.id, [])) for t in plan],
             answer=answer, out_dir=str(out), seconds=round(time.perf_counter() - started, 3),
-            llm_calls=[asdict(c) for c in llm_calls],
+            llm_calls=[asdict(c) for c in llm_calls], learned=learned,
         )
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         return result
+
+
+def _shape(plan: list[dict[str, Any]]) -> tuple:
+    """A plan's tasks and dependencies, without arguments: what a counter-example rules out."""
+    return tuple((t.get("task"), tuple(t.get("dep") or ())) for t in plan)
 
 
 def _run_folder(root: Path) -> Path:

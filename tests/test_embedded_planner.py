@@ -45,3 +45,21 @@ def test_quoted_text_and_language(planner):
     assert [t.task for t in plan] == ["translation", "text-to-speech"]
     assert plan[0].args == {"text": "where is the station", "text2": "German"}
     assert plan[1].args == {"text": "<GENERATED>-0"}
+
+
+def test_a_learned_plan_is_adopted_for_a_very_similar_request(planner, embed, tmp_path):
+    from orchestrator.demos import DemoBank
+
+    bank = DemoBank(tmp_path / "bank.sqlite", embed)
+    bank.add("Summarize the poster in sign.png and give me the summary in German", [
+        {"task": "image-to-text", "id": 0, "dep": [-1], "args": {"image": "sign.png"}},
+        {"task": "summarization", "id": 1, "dep": [0], "args": {"text": "<GENERATED>-0"}},
+        {"task": "translation", "id": 2, "dep": [1], "args": {"text": "<GENERATED>-1", "text2": "German"}}])
+    request = "Summarize the poster in board.jpg and give me the summary in French"
+    demos = bank.retrieve(request, k=1)
+    assert demos[0].score >= planner.adopt_at, demos[0].score
+    adopted = tasks(planner.plan(request, demos=demos))
+    assert adopted == [("image-to-text", [-1], {"image": "board.jpg"}),
+                       ("summarization", [0], {"text": "<GENERATED>-0"}),
+                       ("translation", [1], {"text": "<GENERATED>-1", "text2": "French"})]
+    assert tasks(planner.plan(request)) != adopted  # without the demonstration it plans otherwise

@@ -36,6 +36,10 @@ def test_hugginggpt_api_with_an_upload_answers_with_urls_it_serves(service):
     assert httpx.get(service + unsigned).status_code == 401
     assert httpx.get(service + unsigned + "?sig=0123456789abcdef0123456789abcdef").status_code == 401
     assert httpx.get(service + unsigned, headers=auth()).status_code == 200
+    marked = httpx.post(service + "/feedback", headers=auth(), json={"run": run["out_dir"], "good": False})
+    assert marked.status_code == 200 and marked.json()["kind"] == "counter", marked.text
+    nowhere = httpx.post(service + "/feedback", headers=auth(), json={"run": "/files/../../etc", "good": False})
+    assert nowhere.status_code == 404
 
 
 def test_tasks_and_results_routes(service):

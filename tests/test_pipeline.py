@@ -69,3 +69,21 @@ def test_llm_planner_and_responder_through_a_scripted_llm(ray_cluster, tmp_path,
     assert [c["stage"] for c in result.llm_calls] == ["plan", "respond"]
     results_shown = server.requests[1]["messages"][2]["content"]  # the execution log the LLM answers from
     assert "MIND THE GAP" in results_shown and "RapidAI/RapidOCR-PP-OCRv4" in results_shown
+
+
+def test_a_passing_run_is_learned_once_and_feedback_marks_it(hugginggpt, monkeypatch):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+
+    monkeypatch.chdir(EXAMPLES.parent)
+    request = "Transcribe examples/meeting.wav and then read the transcript aloud"
+    first = hugginggpt.run(request)
+    assert all(t["status"] == "ok" for t in first.tasks) and first.learned is True, first.tasks
+    assert hugginggpt.run(request).learned is False  # the same request and plan are stored once
+    counters = hugginggpt.demo_bank().counts()["counter"]
+    marked = CliRunner().invoke(cli, ["feedback", first.out_dir, "--bad"])
+    assert marked.exit_code == 0 and "counter-example" in marked.output
+    assert hugginggpt.demo_bank().counts()["counter"] == counters + 1
+    bad = CliRunner().invoke(cli, ["feedback", str(EXAMPLES / "sign.png")])
+    assert bad.exit_code == 2 and "not a run record" in bad.output

@@ -1,0 +1,79 @@
+"""Does the embedded planner plan better once it has learned demonstrations? TaskBench node/edge F1.
+
+TaskBench's Hugging Face dev set is split (fixed seed) into a bank part and a test part. The test part is
+planned with an empty demonstration bank, then with the bank part learned (each record stored as a
+demonstration, as a run that passed would be), for several adoption similarities: a request whose nearest
+demonstration is at least that similar is planned from it (``EmbeddedPlanner.adopt_at``); others are
+planned clause by clause. No test record is ever in the bank.
+
+    python benchmarks/planner_learning.py [--data ../shared/taskbench/huggingface/dev.jsonl] [--seed 0]
+        [--out benchmarks/results/planner_learning.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "taskbench" / "huggingface" / "dev.jsonl"
+
+
+def score(planner, bank, records, adopt_at: float | None) -> dict:
+    from dag.metrics import evaluate_plans
+    from dag.taskbench import to_taskbench
+    from dag.validate import check_plan
+
+    predictions, seconds, adopted, invalid = {}, 0.0, 0, 0
+    for record in records:
+        started = time.perf_counter()
+        demos = bank.retrieve(record["instruction"], k=1) if adopt_at is not None else None
+        planner.adopt_at = adopt_at if adopt_at is not None else 2.0
+        adopted += bool(demos and demos[0].score >= planner.adopt_at)
+        report = check_plan(planner.plan(record["instruction"], demos=demos))
+        seconds += time.perf_counter() - started
+        invalid += not report.valid
+        predictions[str(record["id"])] = {"id": record["id"], **to_taskbench(report.plan)}
+    overall = evaluate_plans(records, predictions).to_dict()["overall"]
+    return {**overall, "adopted": adopted, "invalid_plans": invalid,
+            "ms_per_request": round(1000 * seconds / len(records), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results/planner_learning.json")
+    args = parser.parse_args()
+
+    from dag.metrics import read_jsonl
+    from orchestrator.demos import DemoBank, taskbench_demos
+    from orchestrator.embedded_planner import load_embed, load_embedded_planner
+
+    if not Path(args.data).exists():
+        raise SystemExit(f"TaskBench data not found at {args.data}; pass --data")
+    records = read_jsonl(args.data)
+    order = list(range(len(records)))
+    random.Random(args.seed).shuffle(order)
+    half = len(order) // 2
+    bank_part, test_part = [records[i] for i in order[:half]], [records[i] for i in order[half:]]
+    planner = load_embedded_planner()
+    bank = DemoBank(":memory:", load_embed())
+    rows = [{"bank": "empty", "adopt_at": None, **score(planner, bank, test_part, None)}]
+    print(json.dumps(rows[-1]), flush=True)
+    demos = [d for d in taskbench_demos(args.data) if d.source_id in {str(r["id"]) for r in bank_part}]
+    bank.add_many(demos)
+    for adopt_at in (0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.0):
+        rows.append({"bank": f"{len(demos)} TaskBench demonstrations", "adopt_at": adopt_at,
+                     **score(planner, bank, test_part, adopt_at)})
+        print(json.dumps(rows[-1]), flush=True)
+    result = {"data": str(args.data), "seed": args.seed, "bank_records": len(bank_part),
+              "test_records": len(test_part), "test_ids": [str(r["id"]) for r in test_part], "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
