@@ -195,3 +195,31 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}, line {number}: each line must be an object with an \"id\"")
             records.append(record)
     return records
+
+
+MISSING = "(none)"
+
+
+def confusions(gold: Iterable[Mapping[str, Any]], predictions: Mapping[str, Mapping[str, Any]],
+               top: int = 15) -> list[dict[str, Any]]:
+    """The task names a planner mixes up, most frequent first.
+
+    Per record, the gold tools it missed are paired in order with the tools it predicted that are not in
+    the gold plan (``image-to-text`` → ``image-classification``); a missed tool with no extra prediction
+    pairs with ``(none)`` and an extra one with nothing missed comes from ``(none)``.
+    """
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for record in gold:
+        prediction = predictions.get(str(record.get("id")))
+        try:
+            gold_names = node_names(record.get("task_nodes"))
+            predicted = node_names(prediction_nodes(prediction)) if prediction is not None else []
+        except RecordError:
+            continue
+        missed = [n for n in gold_names if n not in predicted]
+        extra = [n for n in predicted if n not in gold_names]
+        for i in range(max(len(missed), len(extra))):
+            pair = (missed[i] if i < len(missed) else MISSING, extra[i] if i < len(extra) else MISSING)
+            counts[pair] += 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return [{"gold": g, "predicted": p, "count": c} for (g, p), c in ranked]

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from dag.graph import PlanGraphError, build_graph
-from dag.metrics import evaluate_plans, read_jsonl
+from dag.metrics import confusions, evaluate_plans, read_jsonl
 from dag.parse import PlanParseError
 from dag.plan import Plan
 from dag.render import to_dot, to_mermaid, to_png
@@ -338,11 +338,15 @@ def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[s
     result = evaluate_plans(records, predictions).to_dict()
     result["invalid_plans"] = invalid
     result["seconds_per_request"] = round(seconds / max(1, len(records)), 4)
+    result["confusions"] = confusions(records, predictions)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     print_scores(result)
     click.echo(f"{invalid} invalid plan(s); {result['seconds_per_request'] * 1000:.1f} ms per request")
+    click.echo("mixed up (gold → predicted, records):")
+    for row in result["confusions"][:10]:
+        click.echo(f"  {row['gold']:<28} → {row['predicted']:<28} {row['count']:>4}")
 
 
 def _planner_for_eval(planner: str, demo_files: tuple[str, ...], demos_k: int, llm_base_url: str | None,

@@ -73,3 +73,21 @@ def test_read_jsonl_names_the_bad_line(tmp_path):
     path.write_text('{"id": "1", "task_nodes": []}\n{oops\n')
     with pytest.raises(ValueError, match="line 2"):
         read_jsonl(path)
+
+
+def test_confusions_pair_missed_with_extra_task_names():
+    from dag.metrics import confusions
+
+    gold = [{"id": 1, "task_nodes": [{"task": "Image-to-Text", "arguments": ["a.png"]},
+                                     {"task": "Text-to-Speech", "arguments": ["<node-0>"]}]},
+            {"id": 2, "task_nodes": [{"task": "Image-to-Text", "arguments": ["b.png"]}]},
+            {"id": 3, "task_nodes": [{"task": "Summarization", "arguments": ["x"]}]}]
+    predicted = {"1": {"task_nodes": [{"task": "Image Classification", "arguments": ["a.png"]},
+                                      {"task": "Text-to-Speech", "arguments": ["<node-0>"]}]},
+                 "2": {"task_nodes": [{"task": "Image Classification", "arguments": ["b.png"]},
+                                      {"task": "Translation", "arguments": ["<node-0>"]}]},
+                 "3": {"task_nodes": [{"task": "Summarization", "arguments": ["x"]}]}}
+    assert confusions(gold, predicted) == [
+        {"gold": "Image-to-Text", "predicted": "Image Classification", "count": 2},
+        {"gold": "(none)", "predicted": "Translation", "count": 1},
+    ]
