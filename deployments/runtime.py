@@ -42,6 +42,13 @@ def init_ray(address: str | None = None, **kwargs: Any):
     return ray.init(address=address, runtime_env=runtime_env, **kwargs)
 
 
+def quiet_serve_logs() -> None:
+    """Keep Serve's INFO lines ("Application ... is ready") out of a command's own output (live tables)."""
+    import logging
+
+    logging.getLogger("ray.serve").addFilter(lambda record: record.levelno >= logging.WARNING)
+
+
 def start_serve(http: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Start Serve (idempotent); without ``http`` no proxy binds a port (tests, batch jobs)."""
     from ray import serve

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,8 +26,6 @@ import click
 
 if TYPE_CHECKING:
     from orchestrator.pipeline import HuggingGPT
-
-INPUT_ERROR = 2
 
 
 class BatchInputError(ValueError):
@@ -199,17 +195,6 @@ class ResultWriter:
 # ---------------------------------------------------------------------------------------------- running
 
 
-def _known_errors() -> tuple[type[Exception], ...]:
-    """The errors a request can end with that say what is wrong with it (their message is enough)."""
-    from deployments.artifacts import ArtifactError
-    from orchestrator.executor import ExecutionError
-    from orchestrator.llm import LLMError
-    from orchestrator.planner import PlanningError
-    from orchestrator.selector import SelectionError
-
-    return PlanningError, SelectionError, ExecutionError, ArtifactError, LLMError
-
-
 async def run_one(hugginggpt: HuggingGPT, item: BatchItem, known: tuple[type[Exception], ...] = ()) -> dict:
     """The output line of one request: its run record, or its error. Unexpected exceptions are recorded
     with their type too, so one odd request cannot stop a batch of thousands."""
@@ -231,14 +216,14 @@ async def run_batch(hugginggpt: HuggingGPT, items: Iterable[BatchItem], out_path
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    known = _known_errors()
+    from orchestrator.pipeline import RUN_ERRORS
     pending = iter(items)
     summary = BatchSummary()
     started = time.perf_counter()
 
     async def worker(writer: ResultWriter) -> None:
         for item in pending:  # one event loop: next() is never called by two workers at once
-            record = await run_one(hugginggpt, item, known)
+            record = await run_one(hugginggpt, item, RUN_ERRORS)
             await asyncio.to_thread(writer.write, record)
             summary.done += 1
             summary.failed += record["error"] is not None
@@ -309,12 +294,6 @@ class BatchProgress:
 # ---------------------------------------------------------------------------------------------- command
 
 
-def _fail(message: str) -> None:
-    """Like ``hugginggpt``'s other commands: the message on stderr, exit code 2."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(INPUT_ERROR)
-
-
 def _prepare(in_path: str, out_path: str, resume: bool) -> tuple[list[BatchItem], set[str]]:
     """Read the requests and what OUT already holds; any problem ends the command before Ray starts."""
     try:
@@ -327,6 +306,8 @@ def _prepare(in_path: str, out_path: str, resume: bool) -> tuple[list[BatchItem]
             raise BatchInputError(f"{out_path} is not a file; give --out a file path")
         done = completed_ids(out) if resume else set()
     except BatchInputError as err:
+        from orchestrator.cli import _fail  # here: cli imports this module
+
         _fail(str(err))
     return items, done
 
@@ -350,6 +331,7 @@ def batch_command(in_path: str, out_path: str, resume: bool, concurrency: int, p
 
     Failed requests do not stop the batch (exit 0); problems with the input do (exit 2, naming the line).
     A killed job loses nothing that finished: run it again with --resume."""
+    from deployments.runtime import quiet_serve_logs
     from orchestrator.llm import LLMConfig
     from orchestrator.pipeline import Config, HuggingGPT
 
@@ -360,7 +342,7 @@ def batch_command(in_path: str, out_path: str, resume: bool, concurrency: int, p
     if todo:
         config = Config(planner=planner, llm=LLMConfig.from_env(base_url=llm_base_url, model=llm_model),
                         out_dir=runs_dir, address=address)
-        logging.getLogger("ray.serve").addFilter(lambda record: record.levelno >= logging.WARNING)  # keeps the bar
+        quiet_serve_logs()  # keeps the bar whole
         with BatchProgress(total=len(items), already=skipped) as progress:
             summary = asyncio.run(run_batch(HuggingGPT(config), todo, out_path, concurrency, on_result=progress))
     click.echo(f"{summary.line(skipped)} → {out_path}")

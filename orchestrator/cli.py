@@ -7,7 +7,6 @@ message names together with what to do.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from dag.parse import PlanParseError
 from dag.plan import Plan
 from dag.render import to_dot, to_mermaid, to_png
 from dag.validate import PlanReport, check_plan
-from deployments.runtime import apply_env_defaults
+from deployments.runtime import apply_env_defaults, quiet_serve_logs
 
 apply_env_defaults()  # before any command imports ray.serve, which reads it once
 
@@ -441,19 +440,15 @@ def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | 
     """Run REQUEST end to end: plan, choose models, execute the DAG on Ray, answer.
 
     A live table on stderr shows each task's model and state; the answer goes to stdout."""
-    from deployments.artifacts import ArtifactError
-    from orchestrator.executor import ExecutionError
-    from orchestrator.llm import LLMConfig, LLMError
-    from orchestrator.pipeline import Config, HuggingGPT
-    from orchestrator.planner import PlanningError
-    from orchestrator.selector import SelectionError
+    from orchestrator.llm import LLMConfig
+    from orchestrator.pipeline import RUN_ERRORS, Config, HuggingGPT
 
     config = Config(planner=planner, llm=LLMConfig.from_env(base_url=llm_base_url, model=llm_model),
                     out_dir=out_dir, address=address)
 
     from orchestrator.progress import RunProgress
 
-    logging.getLogger("ray.serve").addFilter(lambda record: record.levelno >= logging.WARNING)  # keeps the table whole
+    quiet_serve_logs()  # keeps the table whole
     progress = RunProgress(request)
     try:
         if as_json:
@@ -461,7 +456,7 @@ def run(request: str, files: tuple[str, ...], planner: str, llm_base_url: str | 
         else:
             with progress:
                 result = HuggingGPT(config).run(request, files=list(files), on_event=progress)
-    except (PlanningError, SelectionError, ExecutionError, ArtifactError, LLMError) as err:
+    except RUN_ERRORS as err:
         _fail(str(err))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))

@@ -27,6 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from dag.resources import file_modality
+from orchestrator.embedded_planner import FILE_NAME, LANGUAGES
+
 Embed = Callable[[list[str]], np.ndarray]
 
 SHIPPED_DEMOS = Path(__file__).with_name("data") / "demos.jsonl"
@@ -54,20 +57,14 @@ class Demo:
     """Cosine similarity to the request it was retrieved for."""
 
 
-_FILE = re.compile(r"[\w./\\-]+\.(jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm)\b",
-                   re.IGNORECASE)
 _QUOTE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]")
-_LANGUAGE = re.compile(r"\b(English|French|German|Spanish|Italian|Portuguese|Chinese|Japanese|Korean|Russian|"
-                       r"Arabic|Dutch|Hindi)\b")
-_KIND = {"jpg": "image", "jpeg": "image", "png": "image", "gif": "image", "bmp": "image", "webp": "image",
-         "tif": "image", "tiff": "image", "mp4": "video", "avi": "video", "mov": "video", "mkv": "video",
-         "webm": "video"}
+_LANGUAGE = re.compile(rf"\b({'|'.join(LANGUAGES)})\b")
 
 
 def retrieval_text(request: str) -> str:
     """What a request is embedded as: file names, quotes and languages replaced by what they are, so two
     requests that differ only in those (and plan alike) come out as near-identical."""
-    text = _FILE.sub(lambda m: f"the {_KIND.get(m.group(1).lower(), 'audio')} file", request)
+    text = FILE_NAME.sub(lambda m: f"the {file_modality(m.group(0))} file", request)
     text = _QUOTE.sub("the quoted text", text)
     return _LANGUAGE.sub("another language", text)
 
@@ -104,6 +101,8 @@ class DemoBank:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._cache: tuple[tuple[int, int], list[Demo], np.ndarray] | None = None
+        self._last_query: tuple[str, np.ndarray] | None = None
+        """The latest request's embedding: a planner asks for demonstrations and counter-examples in turn."""
 
     # ------------------------------------------------------------------ writing
 
@@ -199,7 +198,7 @@ class DemoBank:
             return []
         skip_ids = {str(i) for i in exclude_ids}
         skip_requests = {" ".join(r.lower().split()) for r in exclude_requests}
-        scores = matrix @ self.embed([retrieval_text(request)])[0].astype(np.float32)
+        scores = matrix @ self._query_vector(request)
         chosen = []
         for index in np.argsort(-scores):
             demo = demos[int(index)]
@@ -212,6 +211,12 @@ class DemoBank:
             if len(chosen) == k:
                 break
         return chosen
+
+    def _query_vector(self, request: str) -> np.ndarray:
+        text = retrieval_text(request)
+        if self._last_query is None or self._last_query[0] != text:
+            self._last_query = (text, self.embed([text])[0].astype(np.float32))
+        return self._last_query[1]
 
     def close(self) -> None:
         self._db.close()

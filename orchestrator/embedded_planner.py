@@ -69,7 +69,7 @@ _VERBS = (r"(?:then\s+)?(?:list|read|say|speak|translate|summari[sz]e|describe|t
           r"compare|write|turn)\b")
 _SPLIT = re.compile(rf"(?:[.;!?](?:\s+|$)|,?\s+\b(?:and then|then|after that|afterwards|finally|next)\b\s*"
                     rf"|,\s+and\s+|(?:,|\s+and)\s+(?={_VERBS}))", re.IGNORECASE)
-_FILE = re.compile(r"[\w./\\-]+\.(?:jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm)\b",
+FILE_NAME = re.compile(r"[\w./\\-]+\.(?:jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm)\b",
                    re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|(?<![\w])'([^']{3,})'(?![\w])")
 LANGUAGES = ("English", "French", "German", "Spanish", "Italian", "Portuguese", "Chinese", "Japanese",
@@ -88,13 +88,13 @@ def split_clauses(request: str) -> list[Clause]:
     masked, quotes = request, []
     for match in _QUOTED.finditer(request):
         quoted = match.group(1) or match.group(2)
-        if _FILE.fullmatch(quoted.strip()):
+        if FILE_NAME.fullmatch(quoted.strip()):
             masked = masked.replace(match.group(0), quoted.strip(), 1)  # a quoted file name is a file
             continue
         quotes.append(quoted)
         masked = masked.replace(match.group(0), f"QUOTE{len(quotes) - 1}", 1)
     files = []
-    for match in _FILE.finditer(masked):
+    for match in FILE_NAME.finditer(masked):
         files.append(match.group(0))
         masked = masked.replace(match.group(0), f"FILE{len(files) - 1}", 1)
     clauses = []

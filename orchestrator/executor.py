@@ -147,7 +147,7 @@ async def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact
     try:
         response = _handle(candidate.deployment, app_name).remote(ExpertRequest(spec.task, inputs))
         try:
-            result = await asyncio.wait_for(_awaited(response), timeout=spec.timeout_s)
+            result = await asyncio.wait_for(response, timeout=spec.timeout_s)  # a DeploymentResponse is awaitable
         except (TimeoutError, asyncio.TimeoutError):
             response.cancel()
             return None, f"timed out after {spec.timeout_s:g} s", []
@@ -161,10 +161,6 @@ async def _call(candidate: Candidate, spec: NodeSpec, inputs: dict[str, Artifact
     if failed:
         return None, f"result check failed: {failed}", checks
     return result.outputs, "", checks
-
-
-async def _awaited(response: Any) -> Any:
-    return await response
 
 
 async def run_node(spec: NodeSpec, files: dict[str, Artifact], upstream: list[asyncio.Task], app_name: str,

@@ -206,21 +206,18 @@ class Service:
     async def run(self, request_text: str, folder: Path, on_event=None,
                   context: list[dict[str, str]] | None = None) -> dict[str, Any]:
         """One run with the uploaded files; the record with artifact paths turned into URLs."""
-        from deployments.artifacts import ArtifactError
-        from orchestrator.executor import ExecutionError
         from orchestrator.llm import LLMError
-        from orchestrator.planner import PlanningError
-        from orchestrator.selector import SelectionError
+        from orchestrator.pipeline import RUN_ERRORS
 
         self.check_capacity()
         self.in_flight += 1
         try:
             files = [str(p) for p in sorted(folder.iterdir())]
             result = await self.hugginggpt.arun(request_text, files, on_event, context)
-        except (PlanningError, SelectionError, ExecutionError, ArtifactError) as err:
-            raise ServiceError(422, str(err), type(err).__name__) from None
         except LLMError as err:
             raise ServiceError(502, str(err), "llm_error") from None
+        except RUN_ERRORS as err:
+            raise ServiceError(422, str(err), type(err).__name__) from None
         finally:
             self.in_flight -= 1
         record = result.to_dict()

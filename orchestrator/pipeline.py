@@ -7,6 +7,7 @@ record (``run.json``) into the run's output folder.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -22,9 +23,9 @@ from deployments.artifacts import Artifact, ArtifactError, Text, load_file, save
 from deployments.catalog import DEFAULT_CATALOG, ModelCard, find_card, load_catalog
 from orchestrator.demos import DemoBank
 from orchestrator.executor import Candidate, ExecutionError, NodeOutcome, check_runnable, execute
-from orchestrator.llm import RUN_RECORD, LLMClient, LLMConfig
+from orchestrator.llm import RUN_RECORD, LLMClient, LLMConfig, LLMError
 from orchestrator.planner import LLMPlanner, PlanningError
-from orchestrator.selector import Selection, select_models
+from orchestrator.selector import Selection, SelectionError, select_models
 
 RESPONSE_SYSTEM = ("#4 Response Generation Stage: With the task execution logs, the AI assistant needs to describe "
                    "the process and inference results.")
@@ -36,6 +37,11 @@ RESPONSE_PROMPT = (
     "path or urls of files in inference results. If there is nothing in the results, please tell me you can't "
     "make it."
 )
+
+
+RUN_ERRORS = (PlanningError, SelectionError, ExecutionError, ArtifactError, LLMError)
+"""What a run can end with whose message says what was wrong and what to do: the CLI, a batch and the
+HTTP service report these as they are (anything else is a bug)."""
 
 
 @dataclass
@@ -171,7 +177,7 @@ class HuggingGPT:
 
         app = serve.status().applications.get(self.config.app_name)
         names = set(app.deployments) if app is not None else set()
-        return {card.id: card for card in load_catalog(self.config.catalog) if card.deployment_name in names}
+        return {card.id: card for card in self.cards if card.deployment_name in names}
 
     def _files(self, paths: list[str], plan: Plan) -> dict[str, Artifact]:
         """The input files: those given, and those the plan names that exist here (loaded, never trusted blindly)."""
@@ -212,8 +218,6 @@ class HuggingGPT:
             on_event: Callable[[dict[str, Any]], None] | None = None,
             context: list[dict[str, str]] | None = None) -> RunResult:
         """Plan, select, execute and answer one request; writes the artifacts and ``run.json``."""
-        import asyncio
-
         return asyncio.run(self.arun(request, files, on_event, context))
 
     async def arun(self, request: str, files: list[str] | tuple[str, ...] = (),
@@ -221,8 +225,6 @@ class HuggingGPT:
                    context: list[dict[str, str]] | None = None) -> RunResult:
         """:meth:`run` for async callers (a web handler, a batch of concurrent requests): the DAG's tasks are
         coroutines on the caller's event loop; planning and selection run off it."""
-        import asyncio
-
         import ray
 
         from deployments.runtime import init_ray, start_serve

@@ -68,16 +68,14 @@ def _write_config(path: str, cards, service, host: str, port: int) -> None:
 
 
 def _serve(cards, service, host: str, port: int, address: str | None) -> None:
-    import logging
-
     from ray import serve
 
     from deployments.app import APP_NAME, ROUTE_PREFIX, build_app
-    from deployments.runtime import init_ray, start_serve
+    from deployments.runtime import init_ray, quiet_serve_logs, start_serve
     from orchestrator.cli import _fail
     from orchestrator.ingress import build_ingress
 
-    logging.getLogger("ray.serve").addFilter(lambda record: record.levelno >= logging.WARNING)
+    quiet_serve_logs()
     started = time.perf_counter()
     init_ray(address=address, log_to_driver=False)
     start_serve(http=True, host=host, port=port)
