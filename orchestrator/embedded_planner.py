@@ -1,11 +1,14 @@
 """The embedded planner: turns a request into a plan with no LLM, on the CPU, in milliseconds.
 
-The request is cut into clauses ("transcribe meeting.wav", "then list the people mentioned"); each clause
-is labelled with the task whose examples it is most similar to (MiniLM sentence embeddings, measured here
-to label 7 of 8 clauses right in about 20 ms, where the only LLMs that ship in PyPI packages could not
-plan at all). Arguments come from the request itself: file names by their extension, quoted text,
+The request is cut into clauses ("transcribe meeting.wav", "then list the people mentioned"). The tasks a
+clause names are found by the phrases people use for them (``orchestrator/task_cues.py``: "transcribe",
+"how far away", "bounding boxes"), in the order they are named; what the request only states before it
+asks anything ("I'm planning a promotional video. Can you ...") is done last. A request that names no task
+that way has each clause labelled with the task whose examples it is most similar to (MiniLM sentence
+embeddings). Arguments come from the request itself: file names by their extension, quoted text,
 languages. Dependencies follow modalities: a task takes an input from the nearest earlier task that
-produces that modality, unless its own clause names a file of that kind.
+produces that modality, unless its own clause names a file of that kind; a question about an image is the
+clause itself when it asks one, else the text an earlier task produced.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from dag.plan import Plan
 from dag.registry import REGISTRY, TaskRegistry, can_feed, numbered_arg_names
 from dag.resources import file_modality, ref
+from orchestrator.task_cues import named_tasks
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -71,6 +75,12 @@ _SPLIT = re.compile(rf"(?:[.;!?](?:\s+|$)|,?\s+\b(?:and then|then|after that|aft
                     rf"|,\s+and\s+|(?:,|\s+and)\s+(?={_VERBS}))", re.IGNORECASE)
 FILE_NAME = re.compile(r"[\w./\\-]+\.(?:jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm)\b",
                    re.IGNORECASE)
+_ASKS = re.compile(r"\b(?:can|could|would|will) (?:you|we|i|my|the)\b|\bplease\b|\bhelp\b|\bassist|\bi'?d like\b|"
+                   r"\bi (?:would like|want|need|wish)\b|\blet'?s\b|\bis it possible\b|\bwonder(?:ing)? if\b|^(?:\w+ )?"
+                   r"(?:read|say|speak|translate|summari[sz]e|describe|tell|generate|draw|find|detect|classify|"
+                   r"transcribe|answer|count|make|create|convert|extract|identify|caption|segment|estimate|compare|"
+                   r"write|turn|list|show|give|edit|change|remove|enhance)\b", re.IGNORECASE)
+"""Words that ask for something; clauses before the first one only set the scene."""
 _QUOTED = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|(?<![\w])'([^']{3,})'(?![\w])")
 LANGUAGES = ("English", "French", "German", "Spanish", "Italian", "Portuguese", "Chinese", "Japanese",
              "Korean", "Russian", "Arabic", "Dutch", "Hindi")
@@ -148,6 +158,30 @@ class EmbeddedPlanner:
         given = list(files)
         for clause in clauses:
             given += [f for f in clause.files if f not in given]
+        steps = self._named_steps(clauses, given, request) or self._similar_steps(clauses)
+        return self._build(steps, given, request, [q for c in clauses for q in c.quotes])
+
+    @staticmethod
+    def _named_steps(clauses: list[Clause], files: list[str], request: str) -> list[tuple[str, Clause]]:
+        """The tasks the clauses name (see ``task_cues``), each once, in the order they are asked for."""
+        modalities = {file_modality(f) for f in files}
+        asked = False
+        found: dict[str, tuple[tuple[int, int, int], Clause]] = {}
+        for index, clause in enumerate(clauses):
+            text = clause.text
+            for quote in clause.quotes:
+                text = text.replace(f'"{quote}"', "the text")
+            for name in clause.files:
+                text = text.replace(name, f"the {file_modality(name) or 'text'} file")
+            asked = asked or bool(_ASKS.search(text))
+            for task, position in named_tasks(text, modalities, request):
+                key = (0 if asked else 1, index, position)  # stated before anything is asked: done last
+                if task not in found or key < found[task][0]:
+                    found[task] = (key, clause)
+        return [(task, clause) for task, (_, clause) in sorted(found.items(), key=lambda item: item[1][0])]
+
+    def _similar_steps(self, clauses: list[Clause]) -> list[tuple[str, Clause]]:
+        """Each clause labelled with its most similar task's examples, when similar enough."""
         steps: list[tuple[str, Clause]] = []
         # "aloud" is its own step (speech after the clause's task), so it must not decide the clause's task
         texts = [_ALOUD.sub("", re.sub(r"\S+\.\w{2,4}\b", "file", c.text)).strip() or c.text for c in clauses]
@@ -158,19 +192,20 @@ class EmbeddedPlanner:
             steps.append((task, clause))
             if task != "text-to-speech" and _ALOUD.search(clause.text):
                 steps.append(("text-to-speech", clause))
-        return self._build(steps, given, request)
+        return steps
 
-    def _build(self, steps: list[tuple[str, Clause]], files: list[str], request: str) -> Plan:
+    def _build(self, steps: list[tuple[str, Clause]], files: list[str], request: str,
+               quotes: list[str] = ()) -> Plan:
         tasks: list[dict] = []
         outputs: list[tuple[str, ...]] = []
-        used_files: set[str] = set()
+        used: set[str] = set()
         for task_id, (task, clause) in enumerate(steps):
             task_type = self.registry[task]
             modalities: list[str] = []
             values: list[str] = []
             for modality in task_type.inputs:
-                value = self._argument(modality, clause, tasks, outputs, files, used_files, task_type.inputs,
-                                       request)
+                value = _argument(modality, clause, outputs, files, quotes, used, values, task_type.inputs,
+                                  request)
                 if value is not None:
                     modalities.append(modality)
                     values.append(value)
@@ -185,26 +220,39 @@ class EmbeddedPlanner:
             outputs.append(task_type.outputs)
         return Plan.of(tasks)
 
-    @staticmethod
-    def _argument(modality, clause, tasks, outputs, files, used_files, inputs, request) -> str | None:
-        own = [f for f in clause.files if file_modality(f) == modality]
-        if own:
-            used_files.add(own[0])
-            return own[0]
-        if modality == "text" and (clause.quotes or "image" in inputs):
-            # a quoted text is the input; beside an image, the clause itself is the question or prompt
-            return clause.quotes[0] if clause.quotes else clause.text
-        for earlier in range(len(tasks) - 1, -1, -1):
-            if any(can_feed(o, modality) for o in outputs[earlier]):
-                return ref(earlier)
-        spare = [f for f in files if file_modality(f) == modality and f not in used_files]
-        spare += [f for f in files if file_modality(f) == modality and f in used_files]  # then reuse
-        if spare:
-            used_files.add(spare[0])
-            return spare[0]
-        if modality == "text":
-            return clause.text if inputs.count("text") == 1 else request
-        return None
+
+def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], files: list[str], quotes: list[str],
+              used: set[str], taken: list[str], inputs: tuple[str, ...], request: str) -> str | None:
+    """The value for one input of a task: the clause's own file or quoted text, else the nearest earlier
+    result of that modality, else a file or quoted text of the request no task used yet. ``taken`` holds the
+    task's arguments so far, so a task that takes two texts gets two different ones."""
+    own = [f for f in clause.files if file_modality(f) == modality and f not in taken]
+    if own:
+        used.add(own[0])
+        return own[0]
+    if modality == "text":
+        own_quotes = [q for q in clause.quotes if q not in taken]
+        if own_quotes:
+            used.add(own_quotes[0])
+            return own_quotes[0]
+        if "image" in inputs and (not any("text" in o or "structured" in o for o in outputs) or "?" in clause.text):
+            return clause.text  # beside an image the clause itself is the question or prompt, unless an
+            # earlier task wrote the text and the clause asks nothing itself
+    for earlier in range(len(outputs) - 1, -1, -1):
+        if any(can_feed(o, modality) for o in outputs[earlier]) and ref(earlier) not in taken:
+            return ref(earlier)
+    spare = [f for f in files if file_modality(f) == modality and f not in used and f not in taken]
+    spare += [f for f in files if file_modality(f) == modality and f in used and f not in taken]  # then reuse
+    if spare:
+        used.add(spare[0])
+        return spare[0]
+    if modality == "text":
+        spare_quotes = [q for q in quotes if q not in used and q not in taken]
+        if spare_quotes:
+            used.add(spare_quotes[0])
+            return spare_quotes[0]
+        return clause.text if inputs.count("text") == 1 else request
+    return None
 
 
 def adapt(plan: list[dict], demo_request: str, request: str, files: list[str] | tuple[str, ...] = ()) -> Plan:
