@@ -168,11 +168,7 @@ class EmbeddedPlanner:
         asked = False
         found: dict[str, tuple[tuple[int, int, int], Clause]] = {}
         for index, clause in enumerate(clauses):
-            text = clause.text
-            for quote in clause.quotes:
-                text = text.replace(f'"{quote}"', "the text")
-            for name in clause.files:
-                text = text.replace(name, f"the {file_modality(name) or 'text'} file")
+            text = _masked(clause)
             asked = asked or bool(_ASKS.search(text))
             for task, position in named_tasks(text, modalities, request):
                 key = (0 if asked else 1, index, position)  # stated before anything is asked: done last
@@ -219,6 +215,16 @@ class EmbeddedPlanner:
             tasks.append({"task": task, "id": task_id, "dep": deps or [-1], "args": args})
             outputs.append(task_type.outputs)
         return Plan.of(tasks)
+
+
+def _masked(clause: Clause) -> str:
+    """The clause with its quotes and file names replaced by what they are, so only its words count."""
+    text = clause.text
+    for quote in clause.quotes:
+        text = text.replace(f'"{quote}"', "the text")
+    for name in clause.files:
+        text = text.replace(name, f"the {file_modality(name) or 'text'} file")
+    return text
 
 
 def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], files: list[str], quotes: list[str],
