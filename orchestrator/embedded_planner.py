@@ -191,12 +191,16 @@ class EmbeddedPlanner:
         return steps
 
     def _build(self, steps: list[tuple[str, Clause]], files: list[str], request: str,
-               quotes: list[str] = ()) -> Plan:
+               quotes: list[str] = (), *, keep_unfed: bool = False) -> Plan:
+        """The plan for ``steps``. A task whose input nothing can give (an image task with no image in the
+        request or before it) is left out, unless every task is, so that the plan's check says what is
+        missing."""
         tasks: list[dict] = []
         outputs: list[tuple[str, ...]] = []
         used: set[str] = set()
-        for task_id, (task, clause) in enumerate(steps):
+        for task, clause in steps:
             task_type = self.registry[task]
+            task_id = len(tasks)
             modalities: list[str] = []
             values: list[str] = []
             for modality in task_type.inputs:
@@ -205,6 +209,8 @@ class EmbeddedPlanner:
                 if value is not None:
                     modalities.append(modality)
                     values.append(value)
+            if len(values) < len(task_type.inputs) and not keep_unfed:
+                continue
             if task == "translation":
                 language = next((lang for lang in LANGUAGES if re.search(rf"\b{lang}\b", clause.text)), None)
                 if language:
@@ -214,6 +220,8 @@ class EmbeddedPlanner:
             deps = sorted({int(v.split("-")[1]) for v in values if v.startswith("<GENERATED>-")})
             tasks.append({"task": task, "id": task_id, "dep": deps or [-1], "args": args})
             outputs.append(task_type.outputs)
+        if steps and not tasks:
+            return self._build(steps, files, request, quotes, keep_unfed=True)
         return Plan.of(tasks)
 
 
@@ -225,6 +233,15 @@ def _masked(clause: Clause) -> str:
     for name in clause.files:
         text = text.replace(name, f"the {file_modality(name) or 'text'} file")
     return text
+
+
+def _without_files(clause: Clause) -> str:
+    """The clause as a question or prompt, its file names (arguments of their own) become "the image": a text
+    that ends in a file name would be read as that file."""
+    text = clause.text
+    for name in clause.files:
+        text = re.sub(rf"[\s\-–(\"']*{re.escape(name)}[\"')]*", f" the {file_modality(name) or 'file'}", text)
+    return " ".join(text.split())
 
 
 def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], files: list[str], quotes: list[str],
@@ -242,8 +259,8 @@ def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], fil
             used.add(own_quotes[0])
             return own_quotes[0]
         if "image" in inputs and (not any("text" in o or "structured" in o for o in outputs) or "?" in clause.text):
-            return clause.text  # beside an image the clause itself is the question or prompt, unless an
-            # earlier task wrote the text and the clause asks nothing itself
+            return _without_files(clause)  # beside an image the clause itself is the question or prompt,
+            # unless an earlier task wrote the text and the clause asks nothing itself
     for earlier in range(len(outputs) - 1, -1, -1):
         if any(can_feed(o, modality) for o in outputs[earlier]) and ref(earlier) not in taken:
             return ref(earlier)

@@ -37,7 +37,9 @@ def test_transcribe_then_entities(planner):
 def test_question_about_an_image_keeps_the_question(planner):
     plan = planner.plan("How many people are in photo.jpg?")
     assert plan[0].task == "visual-question-answering"
-    assert plan[0].args == {"image": "photo.jpg", "text": "How many people are in photo.jpg"}
+    # the file name leaves the question: a text ending in ".jpg" would be read as the file itself
+    assert plan[0].args == {"image": "photo.jpg", "text": "How many people are in the image"}
+    assert check_plan(plan).valid
 
 
 def test_quoted_text_and_language(planner):
@@ -63,3 +65,44 @@ def test_a_learned_plan_is_adopted_for_a_very_similar_request(planner, embed, tm
                        ("summarization", [0], {"text": "<GENERATED>-0"}),
                        ("translation", [1], {"text": "<GENERATED>-1", "text2": "French"})]
     assert tasks(planner.plan(request)) != adopted  # without the demonstration it plans otherwise
+
+
+def test_what_is_only_stated_before_anything_is_asked_is_done_last(planner):
+    plan = planner.plan("I'm making a short video about my trip. Could you transcribe trip.wav and summarize it?")
+    assert [t.task for t in plan] == ["automatic-speech-recognition", "summarization", "text-to-video"]
+    assert [t.dep for t in plan] == [[-1], [0], [1]]
+
+
+def test_an_image_question_comes_from_an_earlier_task_when_the_clause_asks_none(planner):
+    plan = planner.plan("Transcribe question.wav, then answer it using the image chart.png")
+    assert [t.task for t in plan] == ["automatic-speech-recognition", "visual-question-answering"]
+    assert plan[1].args == {"image": "chart.png", "text": "<GENERATED>-0"}
+
+
+def test_a_task_taking_two_texts_gets_two_different_ones(planner):
+    plan = planner.plan("Summarize the text 'The cat sat on the mat all day long.' and tell me how similar "
+                        "the summary is to 'A cat rested.'")
+    similarity = next(t for t in plan if t.task == "sentence-similarity")
+    assert len(set(similarity.args.values())) == 2 and "<GENERATED>-0" in similarity.args.values()
+
+
+def test_a_task_nothing_can_feed_is_left_out_unless_it_is_the_only_one(planner):
+    plan = planner.plan("Summarize this: 'Long text here.' and classify the image")
+    assert [t.task for t in plan] == ["summarization"]
+    assert not check_plan(planner.plan("Classify the picture")).valid  # says the image is missing
+
+
+def test_taskbench_requests_it_has_never_seen(planner, taskbench_records):
+    """The quality floor on TaskBench's Hugging Face dev set (the half benchmarks/planner_learning.py scores;
+    the cues were written from the other half). Measured: node F1 0.68, edge F1 0.23."""
+    import random
+
+    from dag.metrics import evaluate_plans
+    from dag.taskbench import to_taskbench
+
+    order = list(range(len(taskbench_records)))
+    random.Random(0).shuffle(order)
+    unseen = [taskbench_records[i] for i in order[len(order) // 2:]]
+    predictions = {str(r["id"]): {"id": r["id"], **to_taskbench(planner.plan(r["instruction"]))} for r in unseen}
+    overall = evaluate_plans(unseen, predictions).to_dict()["overall"]
+    assert overall["node_f1"] >= 0.65 and overall["edge_f1"] >= 0.2, overall
