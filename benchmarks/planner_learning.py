@@ -1,8 +1,9 @@
 """Does the embedded planner plan better once it has learned demonstrations? TaskBench node/edge F1.
 
 TaskBench's Hugging Face dev set is split (fixed seed) into a bank part and a test part. The test part is
-planned with an empty demonstration bank, then with the bank part learned (each record stored as a
-demonstration, as a run that passed would be), for several adoption similarities: a request whose nearest
+planned with an empty demonstration bank, then with the planner's own plans for the bank part's requests
+learned (its runs), then with the bank part's gold plans learned (each record stored as a demonstration,
+as a run that passed would be), for several adoption similarities: a request whose nearest
 demonstration is at least that similar is planned from it (``EmbeddedPlanner.adopt_at``); others are
 planned clause by clause. No test record is ever in the bank.
 
@@ -49,6 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from dag.metrics import read_jsonl
+    from dag.validate import check_plan
     from orchestrator.demos import DemoBank, taskbench_demos
     from orchestrator.embedded_planner import load_embed, load_embedded_planner
 
@@ -63,6 +65,18 @@ def main() -> None:
     bank = DemoBank(":memory:", load_embed())
     rows = [{"bank": "empty", "adopt_at": None, **score(planner, bank, test_part, None)}]
     print(json.dumps(rows[-1]), flush=True)
+    # the planner's own runs: its plans for the bank part's requests (no gold plan seen), kept when valid,
+    # as HuggingGPT.learn keeps a run whose plan validated and whose nodes passed their checks
+    own = DemoBank(":memory:", load_embed())
+    planner.adopt_at = 2.0
+    for record in bank_part:
+        report = check_plan(planner.plan(record["instruction"]))
+        if report.valid:
+            own.add(record["instruction"], report.plan.to_data(), source="run")
+    for adopt_at in (0.95, 0.9, 0.85, 0.8):
+        rows.append({"bank": f"{len(own)} of its own runs", "adopt_at": adopt_at,
+                     **score(planner, own, test_part, adopt_at)})
+        print(json.dumps(rows[-1]), flush=True)
     demos = [d for d in taskbench_demos(args.data) if d.source_id in {str(r["id"]) for r in bank_part}]
     bank.add_many(demos)
     for adopt_at in (0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.0):
