@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
@@ -49,18 +48,14 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/planner_learning.json")
     args = parser.parse_args()
 
-    from dag.metrics import read_jsonl
+    from dag.metrics import read_jsonl, split_halves
     from dag.validate import check_plan
     from orchestrator.demos import DemoBank, taskbench_demos
     from orchestrator.embedded_planner import load_embed, load_embedded_planner
 
     if not Path(args.data).exists():
         raise SystemExit(f"TaskBench data not found at {args.data}; pass --data")
-    records = read_jsonl(args.data)
-    order = list(range(len(records)))
-    random.Random(args.seed).shuffle(order)
-    half = len(order) // 2
-    bank_part, test_part = [records[i] for i in order[:half]], [records[i] for i in order[half:]]
+    bank_part, test_part = split_halves(read_jsonl(args.data), args.seed)
     planner = load_embedded_planner()
     bank = DemoBank(":memory:", load_embed())
     rows = [{"bank": "empty", "adopt_at": None, **score(planner, bank, test_part, None)}]

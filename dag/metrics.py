@@ -18,6 +18,7 @@ to count (no edges on either side) is ``None``.
 from __future__ import annotations
 
 import json
+import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -178,6 +179,14 @@ def evaluate_plans(
         result.by_type[str(record.get("type", "unknown"))].add(*counts)
         result.by_n_tools[len(gold_nodes)].add(*counts)
     return result
+
+
+def split_halves(records: list[dict[str, Any]], seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Records shuffled with ``seed`` and cut in two: a part to learn from and a part to score, none in both."""
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    half = len(order) // 2
+    return [records[i] for i in order[:half]], [records[i] for i in order[half:]]
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

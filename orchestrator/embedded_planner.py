@@ -68,18 +68,18 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 """A few example phrasings per task, in our own words; the task's description is added to them."""
 
 _ALOUD = re.compile(r"\b(aloud|out loud|read (?:it|them) to me|as speech|spoken)\b", re.IGNORECASE)
-_VERBS = (r"(?:then\s+)?(?:list|read|say|speak|translate|summari[sz]e|describe|tell|generate|draw|find|detect|"
-          r"classify|transcribe|answer|count|make|create|convert|extract|identify|caption|segment|estimate|"
-          r"compare|write|turn)\b")
+_ASK_VERBS = (r"list|read|say|speak|translate|summari[sz]e|describe|tell|generate|draw|find|detect|classify|"
+              r"transcribe|answer|count|make|create|convert|extract|identify|caption|segment|estimate|compare|"
+              r"write|turn")
+"""Verbs that start a step ("..., then translate it")."""
+_VERBS = rf"(?:then\s+)?(?:{_ASK_VERBS})\b"
 _SPLIT = re.compile(rf"(?:[.;!?](?:\s+|$)|,?\s+\b(?:and then|then|after that|afterwards|finally|next)\b\s*"
                     rf"|,\s+and\s+|(?:,|\s+and)\s+(?={_VERBS}))", re.IGNORECASE)
 FILE_NAME = re.compile(r"[\w./\\-]+\.(?:jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm)\b",
                    re.IGNORECASE)
 _ASKS = re.compile(r"\b(?:can|could|would|will) (?:you|we|i|my|the)\b|\bplease\b|\bhelp\b|\bassist|\bi'?d like\b|"
                    r"\bi (?:would like|want|need|wish)\b|\blet'?s\b|\bis it possible\b|\bwonder(?:ing)? if\b|^(?:\w+ )?"
-                   r"(?:read|say|speak|translate|summari[sz]e|describe|tell|generate|draw|find|detect|classify|"
-                   r"transcribe|answer|count|make|create|convert|extract|identify|caption|segment|estimate|compare|"
-                   r"write|turn|list|show|give|edit|change|remove|enhance)\b", re.IGNORECASE)
+                   rf"(?:{_ASK_VERBS}|show|give|edit|change|remove|enhance)\b", re.IGNORECASE)
 """Words that ask for something; clauses before the first one only set the scene."""
 _QUOTED = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|(?<![\w])'([^']{3,})'(?![\w])")
 LANGUAGES = ("English", "French", "German", "Spanish", "Italian", "Portuguese", "Chinese", "Japanese",
@@ -258,7 +258,8 @@ def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], fil
         if own_quotes:
             used.add(own_quotes[0])
             return own_quotes[0]
-        if "image" in inputs and (not any("text" in o or "structured" in o for o in outputs) or "?" in clause.text):
+        wrote_text = any(can_feed(m, "text") for made in outputs for m in made)
+        if "image" in inputs and (not wrote_text or "?" in clause.text):
             return _without_files(clause)  # beside an image the clause itself is the question or prompt,
             # unless an earlier task wrote the text and the clause asks nothing itself
     for earlier in range(len(outputs) - 1, -1, -1):

@@ -149,12 +149,10 @@ class Cue:
     phrase: str
 
 
-def cues(text: str, tasks: set[str] | None = None) -> list[Cue]:
+def cues(text: str) -> list[Cue]:
     """Every task the text names, in the order they are named (first match of each task)."""
     spans = []
     for task, pattern in _COMPILED.items():
-        if tasks is not None and task not in tasks:
-            continue
         match = next((m for m in pattern.finditer(text) if not _REFERS_BACK.match(m.group(0))), None)
         if match:
             spans.append((match.start(), match.end(), task, match.group(0)))
@@ -184,5 +182,7 @@ def named_tasks(text: str, modalities: set[str | None], request: str) -> list[tu
         found = [(task, at) for task, at in found if task not in _TABLE_OR_DOCUMENT]
     if _TABLE_OR_DOCUMENT & {task for task, _ in found}:
         found = [(task, at) for task, at in found if task not in ("image-classification", "image-to-text")]
-    seen: set[str] = set()
-    return [(task, at) for task, at in found if not (task in seen or seen.add(task))]
+    first: dict[str, int] = {}
+    for task, at in found:
+        first.setdefault(task, at)  # "question-answering" and "visual-question-answering" may both map here
+    return list(first.items())

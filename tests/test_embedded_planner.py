@@ -95,14 +95,10 @@ def test_a_task_nothing_can_feed_is_left_out_unless_it_is_the_only_one(planner):
 def test_taskbench_requests_it_has_never_seen(planner, taskbench_records):
     """The quality floor on TaskBench's Hugging Face dev set (the half benchmarks/planner_learning.py scores;
     the cues were written from the other half). Measured: node F1 0.68, edge F1 0.23."""
-    import random
-
-    from dag.metrics import evaluate_plans
+    from dag.metrics import evaluate_plans, split_halves
     from dag.taskbench import to_taskbench
 
-    order = list(range(len(taskbench_records)))
-    random.Random(0).shuffle(order)
-    unseen = [taskbench_records[i] for i in order[len(order) // 2:]]
+    _, unseen = split_halves(taskbench_records, seed=0)
     predictions = {str(r["id"]): {"id": r["id"], **to_taskbench(planner.plan(r["instruction"]))} for r in unseen}
     overall = evaluate_plans(unseen, predictions).to_dict()["overall"]
     assert overall["node_f1"] >= 0.65 and overall["edge_f1"] >= 0.2, overall
