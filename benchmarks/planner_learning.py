@@ -5,7 +5,9 @@ planned with an empty demonstration bank, then with the planner's own plans for 
 learned (its runs), then with the bank part's gold plans learned (each record stored as a demonstration,
 as a run that passed would be), for several adoption similarities: a request whose nearest
 demonstration is at least that similar is planned from it (``EmbeddedPlanner.adopt_at``); others are
-planned clause by clause. No test record is ever in the bank.
+planned clause by clause. No test record is ever in the bank. The first row is the planner without its
+task tagger (``orchestrator/task_tagger.py``, learned from TaskBench records outside this dev slice), the
+rest use it.
 
     python benchmarks/planner_learning.py [--data ../shared/taskbench/huggingface/dev.jsonl] [--seed 0]
         [--out benchmarks/results/planner_learning.json]
@@ -58,7 +60,10 @@ def main() -> None:
     bank_part, test_part = split_halves(read_jsonl(args.data), args.seed)
     planner = load_embedded_planner()
     bank = DemoBank(":memory:", load_embed())
-    rows = [{"bank": "empty", "adopt_at": None, **score(planner, bank, test_part, None)}]
+    rows = [{"bank": "empty, cues only (no task tagger)", "adopt_at": None,
+             **score(load_embedded_planner(tagger=False), bank, test_part, None)}]
+    print(json.dumps(rows[-1]), flush=True)
+    rows.append({"bank": "empty", "adopt_at": None, **score(planner, bank, test_part, None)})
     print(json.dumps(rows[-1]), flush=True)
     # the planner's own runs: its plans for the bank part's requests (no gold plan seen), kept when valid,
     # as HuggingGPT.learn keeps a run whose plan validated and whose nodes passed their checks

@@ -308,9 +308,11 @@ def experts_up(model_ids: tuple[str, ...], catalog: str | None, address: str | N
 @click.option("--demos-k", type=int, default=4, show_default=True, help="LLM planner: demonstrations per request.")
 @click.option("--llm-base-url", default=None, help="OpenAI-compatible base URL (default: $HUGGINGGPT_LLM_BASE_URL).")
 @click.option("--llm-model", default=None, help="The LLM's model name (default: $HUGGINGGPT_LLM_MODEL).")
+@click.option("--tagger/--no-tagger", default=True, show_default=True,
+              help="Embedded planner: revise the cue tasks with the task tagger (orchestrator/task_tagger.py).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[str, ...], demos_k: int,
-                 llm_base_url: str | None, llm_model: str | None, as_json: bool) -> None:
+                 llm_base_url: str | None, llm_model: str | None, tagger: bool, as_json: bool) -> None:
     """Plan every instruction of a TaskBench file and score the plans with node F1 and edge F1."""
     from dag.taskbench import to_taskbench
     from orchestrator.llm import LLMError
@@ -320,7 +322,7 @@ def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[s
     except ValueError as err:
         _fail(str(err))
     try:
-        plan_one = _planner_for_eval(planner, demo_files, demos_k, llm_base_url, llm_model)
+        plan_one = _planner_for_eval(planner, demo_files, demos_k, llm_base_url, llm_model, tagger)
     except ValueError as err:
         _fail(str(err))
     predictions, invalid, seconds = {}, 0, 0.0
@@ -348,8 +350,51 @@ def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[s
         click.echo(f"  {row['gold']:<28} → {row['predicted']:<28} {row['count']:>4}")
 
 
+@cli.command("train-tagger")
+@click.option("--data", "data_paths", multiple=True, required=True, type=click.Path(exists=True),
+              help="TaskBench records to learn from: a JSON-lines file or a folder of them (repeatable).")
+@click.option("--exclude", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="TaskBench files whose ids are never learned from, e.g. the records you will score (repeatable).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the model (.npz). The planner uses it when $HUGGINGGPT_TAGGER names it.")
+@click.option("--c", "strength", type=float, default=10.0, show_default=True, help="Inverse regularisation.")
+def train_tagger(data_paths: tuple[str, ...], exclude: tuple[str, ...], out: str, strength: float) -> None:
+    """Fit the embedded planner's task tagger on TaskBench plans (needs scikit-learn)."""
+    from dag.metrics import TOOLS
+    from dag.registry import REGISTRY
+    from orchestrator.embedded_planner import EmbeddedPlanner, load_embed
+    from orchestrator.task_tagger import fit_task_tagger
+
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        _fail("train-tagger needs scikit-learn: pip install scikit-learn")
+    files = [f for p in data_paths for f in (sorted(Path(p).glob("*.jsonl")) if Path(p).is_dir() else [Path(p)])]
+    try:
+        skip = {str(r.get("id")) for path in exclude for r in read_jsonl(path)}
+        by_id = {str(r.get("id")): r for f in files for r in read_jsonl(f)}
+        records = [r for key, r in by_id.items() if key not in skip]
+    except ValueError as err:
+        _fail(str(err))
+    names = {t.id: t.taskbench for t in REGISTRY if t.taskbench}
+    cue_planner = EmbeddedPlanner(load_embed())
+
+    def cue_tools(request: str) -> list[str]:
+        return [names[t.task] for t in cue_planner.plan(request).tasks if t.task in names]
+
+    started = time.perf_counter()
+    meta = {"files": len(files), "first_file": files[0].name if files else None, "excluded_ids": len(skip)}
+    try:
+        model = fit_task_tagger(records, cue_tools, sorted(TOOLS), c=strength, meta=meta)
+    except ValueError as err:
+        _fail(str(err))
+    model.save(out)
+    click.echo(f"learned from {model.meta['records']} records ({len(skip)} ids excluded) in "
+               f"{time.perf_counter() - started:.0f} s; {len(model.vocabulary)} terms; wrote {out}")
+
+
 def _planner_for_eval(planner: str, demo_files: tuple[str, ...], demos_k: int, llm_base_url: str | None,
-                      llm_model: str | None):
+                      llm_model: str | None, tagger: bool = True):
     """A function record → (plan as scored, whether it is valid). An invalid plan is scored as written, as
     TaskBench scores what a model answered; an answer that is not a plan at all scores as an empty one.
     A record is never shown its own demonstration."""
@@ -357,7 +402,7 @@ def _planner_for_eval(planner: str, demo_files: tuple[str, ...], demos_k: int, l
     from orchestrator.embedded_planner import load_embed, load_embedded_planner
 
     if planner == "embedded":
-        model = load_embedded_planner()
+        model = load_embedded_planner(tagger=tagger)
 
         def embedded(record: dict) -> tuple[Plan | None, bool]:
             report = check_plan(model.plan(record.get("instruction", "")))

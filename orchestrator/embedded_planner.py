@@ -17,6 +17,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -129,8 +130,10 @@ class EmbeddedPlanner:
     """Clause → task by embedding similarity; arguments and dependencies by modality. See the module doc."""
 
     def __init__(self, embed: Embed, registry: TaskRegistry = REGISTRY, threshold: float = 0.35,
-                 adopt_at: float = 0.9) -> None:
+                 adopt_at: float = 0.9, tagger: Any = None) -> None:
         self.adopt_at = adopt_at
+        self.tagger = tagger
+        """A ``task_tagger.TaskTagger`` that revises the cue tasks, or None to plan from the cues alone."""
         """Similarity from which a demonstration's plan is adopted (set by benchmarks/planner_learning.py)."""
         self.embed = embed
         self.registry = registry
@@ -159,7 +162,26 @@ class EmbeddedPlanner:
         for clause in clauses:
             given += [f for f in clause.files if f not in given]
         steps = self._named_steps(clauses, given, request) or self._similar_steps(clauses)
-        return self._build(steps, given, request, [q for c in clauses for q in c.quotes])
+        quotes = [q for c in clauses for q in c.quotes]
+        plan = self._build(steps, given, request, quotes)
+        if self.tagger is None:
+            return plan
+        return self._build(self._tagged(steps, plan, request), given, request, quotes)
+
+    def _tagged(self, steps: list[tuple[str, Clause]], plan: Plan, request: str) -> list[tuple[str, Clause]]:
+        """``steps`` as the tagger revises them: the tasks of ``plan`` it finds unlikely dropped, the likely
+        ones no cue named inserted where training plans put them, reading the whole request."""
+        names = {t.id: t.taskbench for t in self.registry if t.taskbench}
+        by_name = {name: task for task, name in names.items()}
+        chosen = list(dict.fromkeys(names[t.task] for t in plan.tasks if t.task in names))
+        drop, add = self.tagger.revise(request, chosen)
+        steps = [step for step in steps if names.get(step[0]) not in drop]
+        whole = Clause(FILE_NAME.sub(lambda m: f"the {file_modality(m.group(0)) or 'file'}", request))
+        for name in add:
+            if name in by_name:
+                at = self.tagger.insertion_point(name, [names.get(task) for task, _ in steps])
+                steps.insert(at, (by_name[name], whole))
+        return steps
 
     @staticmethod
     def _named_steps(clauses: list[Clause], files: list[str], request: str) -> list[tuple[str, Clause]]:
@@ -327,6 +349,9 @@ def load_embed() -> Embed:
     return backend.embed
 
 
-def load_embedded_planner() -> EmbeddedPlanner:
-    """The embedded planner with MiniLM loaded in this process."""
-    return EmbeddedPlanner(load_embed())
+def load_embedded_planner(*, tagger: bool = True) -> EmbeddedPlanner:
+    """The embedded planner with MiniLM loaded in this process, and the shipped task tagger unless
+    ``tagger`` is False (or no model file ships)."""
+    from orchestrator.task_tagger import load_task_tagger
+
+    return EmbeddedPlanner(load_embed(), tagger=load_task_tagger() if tagger else None)
