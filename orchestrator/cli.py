@@ -542,7 +542,12 @@ _add_commands()
 
 
 def main() -> None:
-    cli(prog_name="hugginggpt")
+    from orchestrator.task_tagger import TaggerMissing
+
+    try:
+        cli(prog_name="hugginggpt")
+    except TaggerMissing as err:  # raised where the embedded planner loads, in any command
+        _fail(str(err))
 
 
 if __name__ == "__main__":

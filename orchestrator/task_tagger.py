@@ -156,12 +156,16 @@ class TaskTagger:
                        max_n=settings["max_n"], meta=settings.get("meta", {}))
 
 
+class TaggerMissing(FileNotFoundError):
+    """A tagger file that was named (``path`` or ``$HUGGINGGPT_TAGGER``) does not exist."""
+
+
 def load_task_tagger(path: str | None = None) -> TaskTagger | None:
     """The tagger at ``path``, else at ``$HUGGINGGPT_TAGGER``, else the shipped one; None when there is no
     model file. A named file that is missing is an error, not a silent fallback."""
     named = path or os.environ.get("HUGGINGGPT_TAGGER")
     if named and not Path(named).exists():
-        raise FileNotFoundError(f"task tagger {named!r} does not exist: make one with `hugginggpt train-tagger` "
+        raise TaggerMissing(f"task tagger {named!r} does not exist: make one with `hugginggpt train-tagger` "
                                 "or unset HUGGINGGPT_TAGGER to use the shipped one")
     return _load(str(Path(named or SHIPPED_TAGGER).resolve()))
 

@@ -92,10 +92,16 @@ def test_insertion_follows_the_training_order():
     assert tagger.insertion_point("Unknown Tool", ["Summarization"]) == 1
 
 
-def test_a_missing_tagger_file_is_a_clear_error(monkeypatch, tmp_path):
+def test_a_missing_tagger_file_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    from orchestrator.cli import main
+
     monkeypatch.setenv("HUGGINGGPT_TAGGER", str(tmp_path / "nope.npz"))
     with pytest.raises(FileNotFoundError, match="train-tagger"):
         load_task_tagger()
+    monkeypatch.setattr("sys.argv", ["hugginggpt", "plan", "Read the text in sign.png aloud"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2 and "nope.npz' does not exist" in capsys.readouterr().err
 
 
 def test_train_tagger_cli(tmp_path, taskbench_records):
