@@ -361,7 +361,6 @@ def eval_planner(data: str, planner: str, limit: int | None, demo_files: tuple[s
 def train_tagger(data_paths: tuple[str, ...], exclude: tuple[str, ...], out: str, strength: float) -> None:
     """Fit the embedded planner's task tagger on TaskBench plans (needs scikit-learn)."""
     from dag.metrics import TOOLS
-    from dag.registry import REGISTRY
     from orchestrator.embedded_planner import EmbeddedPlanner, load_embed
     from orchestrator.task_tagger import fit_task_tagger
 
@@ -376,11 +375,10 @@ def train_tagger(data_paths: tuple[str, ...], exclude: tuple[str, ...], out: str
         records = [r for key, r in by_id.items() if key not in skip]
     except ValueError as err:
         _fail(str(err))
-    names = {t.id: t.taskbench for t in REGISTRY if t.taskbench}
     cue_planner = EmbeddedPlanner(load_embed())
 
     def cue_tools(request: str) -> list[str]:
-        return [names[t.task] for t in cue_planner.plan(request).tasks if t.task in names]
+        return cue_planner.taskbench_tools(cue_planner.plan(request))
 
     started = time.perf_counter()
     meta = {"files": len(files), "first_file": files[0].name if files else None, "excluded_ids": len(skip)}

@@ -82,7 +82,7 @@ _ASKS = re.compile(r"\b(?:can|could|would|will) (?:you|we|i|my|the)\b|\bplease\b
                    r"\bi (?:would like|want|need|wish)\b|\blet'?s\b|\bis it possible\b|\bwonder(?:ing)? if\b|^(?:\w+ )?"
                    rf"(?:{_ASK_VERBS}|show|give|edit|change|remove|enhance)\b", re.IGNORECASE)
 """Words that ask for something; clauses before the first one only set the scene."""
-_QUOTED = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|(?<![\w])'([^']{3,})'(?![\w])")
+QUOTED = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|(?<![\w])'([^']{3,})'(?![\w])")
 LANGUAGES = ("English", "French", "German", "Spanish", "Italian", "Portuguese", "Chinese", "Japanese",
              "Korean", "Russian", "Arabic", "Dutch", "Hindi")
 
@@ -97,7 +97,7 @@ class Clause:
 def split_clauses(request: str) -> list[Clause]:
     """The request's clauses, each with the file names and quoted texts it contains."""
     masked, quotes = request, []
-    for match in _QUOTED.finditer(request):
+    for match in QUOTED.finditer(request):
         quoted = match.group(1) or match.group(2)
         if FILE_NAME.fullmatch(quoted.strip()):
             masked = masked.replace(match.group(0), quoted.strip(), 1)  # a quoted file name is a file
@@ -132,9 +132,9 @@ class EmbeddedPlanner:
     def __init__(self, embed: Embed, registry: TaskRegistry = REGISTRY, threshold: float = 0.35,
                  adopt_at: float = 0.9, tagger: Any = None) -> None:
         self.adopt_at = adopt_at
+        """Similarity from which a demonstration's plan is adopted (set by benchmarks/planner_learning.py)."""
         self.tagger = tagger
         """A ``task_tagger.TaskTagger`` that revises the cue tasks, or None to plan from the cues alone."""
-        """Similarity from which a demonstration's plan is adopted (set by benchmarks/planner_learning.py)."""
         self.embed = embed
         self.registry = registry
         self.threshold = threshold
@@ -168,18 +168,20 @@ class EmbeddedPlanner:
             return plan
         return self._build(self._tagged(steps, plan, request), given, request, quotes)
 
+    def taskbench_tools(self, plan: Plan) -> list[str]:
+        """The TaskBench names of the plan's tasks, each once, in plan order: what the tagger reads as cues."""
+        return list(dict.fromkeys(name for t in plan.tasks if (name := self.registry[t.task].taskbench)))
+
     def _tagged(self, steps: list[tuple[str, Clause]], plan: Plan, request: str) -> list[tuple[str, Clause]]:
         """``steps`` as the tagger revises them: the tasks of ``plan`` it finds unlikely dropped, the likely
         ones no cue named inserted where training plans put them, reading the whole request."""
-        names = {t.id: t.taskbench for t in self.registry if t.taskbench}
-        by_name = {name: task for task, name in names.items()}
-        chosen = list(dict.fromkeys(names[t.task] for t in plan.tasks if t.task in names))
-        drop, add = self.tagger.revise(request, chosen)
-        steps = [step for step in steps if names.get(step[0]) not in drop]
+        drop, add = self.tagger.revise(request, self.taskbench_tools(plan))
+        steps = [step for step in steps if self.registry[step[0]].taskbench not in drop]
+        by_name = self.registry.taskbench_tools()
         whole = Clause(FILE_NAME.sub(lambda m: f"the {file_modality(m.group(0)) or 'file'}", request))
         for name in add:
             if name in by_name:
-                at = self.tagger.insertion_point(name, [names.get(task) for task, _ in steps])
+                at = self.tagger.insertion_point(name, [self.registry[task].taskbench for task, _ in steps])
                 steps.insert(at, (by_name[name], whole))
         return steps
 

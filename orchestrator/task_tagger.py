@@ -3,8 +3,8 @@
 The cue patterns (``task_cues.py``) find the tasks a request names. Requests also imply tasks they never
 name ("I'm curious about the capital" is question answering; "what they are talking about" needs speech
 recognition first), and name some in ways no pattern covers. The tagger is one logistic regression per
-TaskBench task over two kinds of features: the request's words (TF-IDF of word 1- and 2-grams, files,
-quotes and languages masked) and the tasks the cue planner chose. A cue task the model finds unlikely is
+TaskBench task over two kinds of features: the request's words (TF-IDF of word 1- and 2-grams, files
+and quotes masked) and the tasks the cue planner chose. A cue task the model finds unlikely is
 dropped; a task it finds likely that no cue named is inserted where the training plans usually put it
 (pairwise "A comes before B" counts).
 
@@ -28,27 +28,21 @@ from typing import Any
 
 import numpy as np
 
+from dag.resources import file_modality
+from orchestrator.embedded_planner import QUOTED
+
 SHIPPED_TAGGER = Path(__file__).with_name("data") / "task_tagger.npz"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _FILE = re.compile(r"[\w./\\-]+\.(?:jpe?g|png|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|mkv|webm|txt)\b",
                    re.IGNORECASE)
-_QUOTE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]|(?<![\w])'([^']{3,})'(?![\w])")
+"""The planner's ``FILE_NAME`` plus ``.txt``: TaskBench requests name text files too."""
 
 
 def tagger_text(request: str) -> str:
     """What the tagger reads: the request with each file as its kind and each quote as "the quoted text",
     so a model learned on ``example.jpg`` and one user's quote generalises to another's."""
-    text = _FILE.sub(lambda m: "the " + _kind(m.group(0)) + " file", request)
-    return _QUOTE.sub("the quoted text", text)
-
-
-def _kind(name: str) -> str:
-    suffix = name.rsplit(".", 1)[-1].lower()
-    if suffix in ("wav", "mp3", "flac", "ogg", "m4a"):
-        return "audio"
-    if suffix in ("mp4", "avi", "mov", "mkv", "webm"):
-        return "video"
-    return "text" if suffix == "txt" else "image"
+    text = _FILE.sub(lambda m: "the " + (file_modality(m.group(0)) or "text") + " file", request)
+    return QUOTED.sub("the quoted text", text)
 
 
 def ngrams(text: str, max_n: int = 2) -> list[str]:
@@ -77,6 +71,11 @@ class TaskTagger:
     max_n: int = 2
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        """Tool name → its column."""
+        return {tool: i for i, tool in enumerate(self.tools)}
+
     def sparse_features(self, request: str, cue_tools: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """The request's features as (indices, values): l2-normalised sublinear TF-IDF of its n-grams, then
         a 1 for each cue tool (at ``len(vocabulary) + tool index``)."""
@@ -90,8 +89,7 @@ class TaskTagger:
         norm = np.linalg.norm(values)
         if norm:
             values /= norm
-        position = {tool: i for i, tool in enumerate(self.tools)}
-        cues = sorted({len(self.vocabulary) + position[t] for t in cue_tools if t in position})
+        cues = sorted({len(self.vocabulary) + self.position[t] for t in cue_tools if t in self.position})
         return np.concatenate([indices, np.array(cues, dtype=np.int64)]), np.concatenate([values, np.ones(len(cues))])
 
     def features(self, request: str, cue_tools: Iterable[str]) -> np.ndarray:
@@ -117,7 +115,7 @@ class TaskTagger:
     def insertion_point(self, tool: str, order: Sequence[str | None]) -> int:
         """Where ``tool`` goes among ``order`` (tool names, None for tasks the tagger does not know): the place
         that agrees best with how often the training plans put each pair in that order."""
-        position = {t: i for i, t in enumerate(self.tools)}
+        position = self.position
         if tool not in position:
             return len(order)
         me = position[tool]
