@@ -383,7 +383,8 @@ def train_tagger(data_paths: tuple[str, ...], exclude: tuple[str, ...], out: str
     started = time.perf_counter()
     meta = {"files": len(files), "first_file": files[0].name if files else None, "excluded_ids": len(skip)}
     try:
-        model = fit_task_tagger(records, cue_tools, sorted(TOOLS), c=strength, meta=meta)
+        model = fit_task_tagger(records, cue_tools, sorted(TOOLS), c=strength, meta=meta,
+                                text_order=cue_planner.text_order)
     except ValueError as err:
         _fail(str(err))
     model.save(out)

@@ -27,6 +27,9 @@ from dag.resources import file_modality, ref
 from orchestrator.task_cues import named_tasks
 
 Embed = Callable[[list[str]], np.ndarray]
+TextKey = tuple[int, int, int]
+"""Where a request asks for a task: (1 if only stated before anything is asked else 0, clause index,
+position in the clause); smaller comes first."""
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "token-classification": ("list the people and places mentioned", "find the named entities in the text",
@@ -161,44 +164,57 @@ class EmbeddedPlanner:
         given = list(files)
         for clause in clauses:
             given += [f for f in clause.files if f not in given]
-        steps = self._named_steps(clauses, given, request) or self._similar_steps(clauses)
+        keyed = self._keyed_steps(clauses, given, request)
+        steps = [(task, clause) for task, clause, _ in keyed] or self._similar_steps(clauses)
         quotes = [q for c in clauses for q in c.quotes]
         plan = self._build(steps, given, request, quotes)
         if self.tagger is None:
             return plan
-        return self._build(self._tagged(steps, plan, request), given, request, quotes)
+        keys = {task: key for task, _, key in keyed}
+        return self._build(self._tagged(steps, keys, plan, request, clauses), given, request, quotes)
+
+    def text_order(self, request: str) -> tuple[dict[str, TextKey], list[tuple[int, str]]]:
+        """Where the request asks for each task a cue finds (TaskBench name → text key), and its clauses as
+        (1 if only stated before anything is asked else 0, text): what the tagger orders tasks by."""
+        clauses = split_clauses(request)
+        files = list(dict.fromkeys(f for c in clauses for f in c.files))
+        keyed = self._keyed_steps(clauses, files, request)
+        return ({name: key for task, _, key in keyed if (name := self.registry[task].taskbench)},
+                _stated(clauses))
 
     def taskbench_tools(self, plan: Plan) -> list[str]:
         """The TaskBench names of the plan's tasks, each once, in plan order: what the tagger reads as cues."""
         return list(dict.fromkeys(name for t in plan.tasks if (name := self.registry[t.task].taskbench)))
 
-    def _tagged(self, steps: list[tuple[str, Clause]], plan: Plan, request: str) -> list[tuple[str, Clause]]:
+    def _tagged(self, steps: list[tuple[str, Clause]], keys: dict[str, TextKey], plan: Plan, request: str,
+                clauses: list[Clause]) -> list[tuple[str, Clause]]:
         """``steps`` as the tagger revises them: the tasks of ``plan`` it finds unlikely dropped, the likely
-        ones no cue named inserted where training plans put them, reading the whole request."""
+        ones no cue named added (located in the clause whose words point to them most), and all put in the
+        order the tagger finds likeliest from where the request asks for each and the training plans."""
         drop, add = self.tagger.revise(request, self.taskbench_tools(plan))
         steps = [step for step in steps if self.registry[step[0]].taskbench not in drop]
         by_name = self.registry.taskbench_tools()
         whole = Clause(FILE_NAME.sub(lambda m: f"the {file_modality(m.group(0)) or 'file'}", request))
-        for name in add:
-            if name in by_name:
-                at = self.tagger.insertion_point(name, [self.registry[task].taskbench for task, _ in steps])
-                steps.insert(at, (by_name[name], whole))
-        return steps
+        steps += [(by_name[name], whole) for name in add if name in by_name]
+        names = [self.registry[task].taskbench for task, _ in steps]
+        stated = _stated(clauses)
+        where = [keys.get(task) or (self.tagger.locate(name, stated) if name else None)
+                 for (task, _), name in zip(steps, names)]
+        return [steps[i] for i in self.tagger.order(names, where)]
 
     @staticmethod
-    def _named_steps(clauses: list[Clause], files: list[str], request: str) -> list[tuple[str, Clause]]:
-        """The tasks the clauses name (see ``task_cues``), each once, in the order they are asked for."""
+    def _keyed_steps(clauses: list[Clause], files: list[str], request: str) -> list[tuple[str, Clause, TextKey]]:
+        """The tasks the clauses name (see ``task_cues``), each once, in the order they are asked for, with
+        where (see ``TextKey``). What is only stated before anything is asked ("I'm planning a video. Can
+        you ...") is done last."""
         modalities = {file_modality(f) for f in files}
-        asked = False
-        found: dict[str, tuple[tuple[int, int, int], Clause]] = {}
-        for index, clause in enumerate(clauses):
-            text = _masked(clause)
-            asked = asked or bool(_ASKS.search(text))
-            for task, position in named_tasks(text, modalities, request):
-                key = (0 if asked else 1, index, position)  # stated before anything is asked: done last
+        found: dict[str, tuple[TextKey, Clause]] = {}
+        for index, ((stated, _), clause) in enumerate(zip(_stated(clauses), clauses)):
+            for task, position in named_tasks(_masked(clause), modalities, request):
+                key = (stated, index, position)
                 if task not in found or key < found[task][0]:
                     found[task] = (key, clause)
-        return [(task, clause) for task, (_, clause) in sorted(found.items(), key=lambda item: item[1][0])]
+        return [(task, clause, key) for task, (key, clause) in sorted(found.items(), key=lambda item: item[1][0])]
 
     def _similar_steps(self, clauses: list[Clause]) -> list[tuple[str, Clause]]:
         """Each clause labelled with its most similar task's examples, when similar enough."""
@@ -249,6 +265,15 @@ class EmbeddedPlanner:
         return Plan.of(tasks)
 
 
+def _stated(clauses: list[Clause]) -> list[tuple[int, str]]:
+    """Each clause's text, with 1 when it comes before anything is asked (it only sets the scene), else 0."""
+    asked, out = False, []
+    for clause in clauses:
+        asked = asked or bool(_ASKS.search(_masked(clause)))
+        out.append((0 if asked else 1, clause.text))
+    return out
+
+
 def _masked(clause: Clause) -> str:
     """The clause with its quotes and file names replaced by what they are, so only its words count."""
     text = clause.text
@@ -272,13 +297,21 @@ def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], fil
               used: set[str], taken: list[str], inputs: tuple[str, ...], request: str) -> str | None:
     """The value for one input of a task: the clause's own file or quoted text, else the nearest earlier
     result of that modality, else a file or quoted text of the request no task used yet. ``taken`` holds the
-    task's arguments so far, so a task that takes two texts gets two different ones."""
-    own = [f for f in clause.files if file_modality(f) == modality and f not in taken]
+    task's arguments so far, so a task that takes two texts gets two different ones. A file or quote an
+    earlier task already took goes to the earlier task only ("translate 'X' and read it aloud" reads the
+    translation) when an earlier result of that modality exists."""
+    earlier = next((ref(i) for i in range(len(outputs) - 1, -1, -1)
+                    if any(can_feed(o, modality) for o in outputs[i]) and ref(i) not in taken), None)
+
+    def fresh(value: str) -> bool:
+        return value not in taken and (value not in used or earlier is None)
+
+    own = [f for f in clause.files if file_modality(f) == modality and fresh(f)]
     if own:
         used.add(own[0])
         return own[0]
     if modality == "text":
-        own_quotes = [q for q in clause.quotes if q not in taken]
+        own_quotes = [q for q in clause.quotes if fresh(q)]
         if own_quotes:
             used.add(own_quotes[0])
             return own_quotes[0]
@@ -286,9 +319,8 @@ def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], fil
         if "image" in inputs and (not wrote_text or "?" in clause.text):
             return _without_files(clause)  # beside an image the clause itself is the question or prompt,
             # unless an earlier task wrote the text and the clause asks nothing itself
-    for earlier in range(len(outputs) - 1, -1, -1):
-        if any(can_feed(o, modality) for o in outputs[earlier]) and ref(earlier) not in taken:
-            return ref(earlier)
+    if earlier is not None:
+        return earlier
     spare = [f for f in files if file_modality(f) == modality and f not in used and f not in taken]
     spare += [f for f in files if file_modality(f) == modality and f in used and f not in taken]  # then reuse
     if spare:

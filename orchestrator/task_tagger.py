@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from dag.resources import file_modality
-from orchestrator.embedded_planner import QUOTED
+from orchestrator.embedded_planner import QUOTED, TextKey
 
 SHIPPED_TAGGER = Path(__file__).with_name("data") / "task_tagger.npz"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -64,6 +64,8 @@ class TaskTagger:
     before: np.ndarray
     """``before[i, j]``: training plans with both tools in which tool i comes first."""
     together: np.ndarray
+    order_weights: np.ndarray = field(default_factory=lambda: DEFAULT_ORDER_WEIGHTS.copy())
+    """Weights of :func:`pair_features` in "A comes before B" (see :meth:`order`)."""
     keep_at: float = 0.3
     """A task the cue planner chose stays unless its probability is below this."""
     add_at: float = 0.4
@@ -112,26 +114,34 @@ class TaskTagger:
         add = [t for t, p in chance.items() if p >= self.add_at and t not in cue_tools]
         return drop, sorted(add, key=lambda t: -chance[t])
 
-    def insertion_point(self, tool: str, order: Sequence[str | None]) -> int:
-        """Where ``tool`` goes among ``order`` (tool names, None for tasks the tagger does not know): the place
-        that agrees best with how often the training plans put each pair in that order."""
-        position = self.position
-        if tool not in position:
-            return len(order)
-        me = position[tool]
+    def locate(self, tool: str, clauses: Sequence[tuple[int, str]]) -> TextKey | None:
+        """Where a task no cue named is asked for: the clause whose words count most towards ``tool`` (the
+        model's weights), as a text key ranked after the cue tasks of that clause. ``clauses`` are (1 if
+        the clause comes before anything is asked else 0, text)."""
+        if tool not in self.position:
+            return None
+        column = self.position[tool]
+        best: tuple[float, TextKey] | None = None
+        for index, (stated, text) in enumerate(clauses):
+            terms = [self.vocabulary[g] for g in set(ngrams(tagger_text(text), self.max_n)) if g in self.vocabulary]
+            weight = float(sum(self.coef[t, column] * self.idf[t] for t in terms))
+            if best is None or weight > best[0]:
+                best = (weight, (stated, index, LOCATED))
+        return best[1] if best else None
 
-        def first_chance(a: int, b: int) -> float:
-            return (self.before[a, b] + 1.0) / (self.together[a, b] + 2.0)
-
-        def fit(at: int) -> float:
-            score = 0.0
-            for i, other in enumerate(order):
-                if other in position:
-                    a, b = (position[other], me) if i < at else (me, position[other])
-                    score += math.log(first_chance(a, b))
-            return score
-
-        return max(range(len(order) + 1), key=lambda at: (fit(at), at))
+    def order(self, tools: Sequence[str | None], keys: Sequence[TextKey | None]) -> list[int]:
+        """The order to run tasks in (indices into ``tools``): the one that agrees best with the learned
+        pairwise "A before B" chances, which weigh where the request asks for each task (``keys``) against
+        how often training plans put the pair that way."""
+        n = len(tools)
+        if n < 2:
+            return list(range(n))
+        logit = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                if i != j:
+                    logit[i, j] = float(self.order_weights @ pair_features(self, tools[i], tools[j], keys[i], keys[j]))
+        return best_linear_order(-np.logaddexp(0.0, -logit))
 
     def save(self, path: str | Path) -> None:
         terms = sorted(self.vocabulary, key=self.vocabulary.get)
@@ -139,6 +149,7 @@ class TaskTagger:
             path, tools=np.array(self.tools), terms=np.array(terms), idf=self.idf.astype(np.float32),
             coef=self.coef.astype(np.float16), intercept=self.intercept.astype(np.float32),
             before=self.before.astype(np.int32), together=self.together.astype(np.int32),
+            order_weights=self.order_weights.astype(np.float64),
             settings=np.array(json.dumps({"keep_at": self.keep_at, "add_at": self.add_at, "max_n": self.max_n,
                                           "meta": self.meta})))
 
@@ -150,8 +161,60 @@ class TaskTagger:
             return cls(tools=[str(t) for t in data["tools"]], vocabulary={t: i for i, t in enumerate(terms)},
                        idf=data["idf"].astype(np.float64), coef=data["coef"].astype(np.float32),
                        intercept=data["intercept"].astype(np.float64), before=data["before"],
-                       together=data["together"], keep_at=settings["keep_at"], add_at=settings["add_at"],
+                       together=data["together"],
+                       order_weights=data["order_weights"] if "order_weights" in data else DEFAULT_ORDER_WEIGHTS.copy(),
+                       keep_at=settings["keep_at"], add_at=settings["add_at"],
                        max_n=settings["max_n"], meta=settings.get("meta", {}))
+
+
+LOCATED = 10_000
+"""The position given to a task the tagger located in a clause: after the tasks a cue found there."""
+DEFAULT_ORDER_WEIGHTS = np.array([1.06, -0.18, -0.53, 1.28, -0.02, 0.87, 0.9])
+"""Order weights for a model file saved before they were learned (about what 5k TaskBench plans give)."""
+
+
+def pair_features(tagger: TaskTagger, a: str | None, b: str | None, key_a: TextKey | None,
+                  key_b: TextKey | None) -> np.ndarray:
+    """Evidence that task ``a`` runs before task ``b``: the log-odds of that order in the training plans;
+    and when the request asks for both, whether ``a`` is only stated before anything is asked, comes in an
+    earlier clause, or earlier in the same clause. The prior and the positions come once more for pairs
+    that cues found both of (``LOCATED`` positions are guesses), so the model can trust those more.
+    Antisymmetric: swapping a and b negates it."""
+    i, j = tagger.position.get(a or ""), tagger.position.get(b or "")
+    prior = 0.0
+    if i is not None and j is not None:
+        prior = math.log((tagger.before[i, j] + 1.0) / (tagger.before[j, i] + 1.0))
+    if key_a is None or key_b is None:
+        return np.array([prior, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    cued = float(key_a[2] != LOCATED and key_b[2] != LOCATED)
+    clause = float(np.sign(key_b[1] - key_a[1]))
+    within = float(np.sign(key_b[2] - key_a[2])) if key_a[1] == key_b[1] else 0.0
+    return np.array([prior, prior * cued, float(key_a[0] - key_b[0]), clause, within, clause * cued, within * cued])
+
+
+def best_linear_order(score: np.ndarray) -> list[int]:
+    """The permutation maximising the sum of ``score[i, j]`` over pairs with i placed before j (exact by
+    dynamic programming over subsets up to 8 items, else by each item's net score)."""
+    n = len(score)
+    if n > 8:
+        return sorted(range(n), key=lambda i: -(score[i].sum() - score[:, i].sum()))
+    full = (1 << n) - 1
+    best = {0: (0.0, -1, 0)}  # placed-set mask → (score, last item, previous mask)
+    for mask in range(full + 1):
+        if mask not in best:
+            continue
+        rest = [j for j in range(n) if not mask >> j & 1]
+        for j in rest:
+            gain = sum(score[j, k] for k in rest if k != j)
+            total = best[mask][0] + gain
+            after = mask | 1 << j
+            if after not in best or total > best[after][0]:
+                best[after] = (total, j, mask)
+    order, mask = [], full
+    while mask:
+        _, last, mask = best[mask]
+        order.append(last)
+    return order[::-1]
 
 
 class TaggerMissing(FileNotFoundError):
@@ -182,11 +245,17 @@ def gold_tools(record: Mapping[str, Any], tools: Sequence[str]) -> list[str] | N
     return list(dict.fromkeys(n for n in names if n in tools))
 
 
+TextOrder = Callable[[str], tuple[dict[str, TextKey], list[tuple[int, str]]]]
+"""The planner's reading of a request: where it asks for each cue task, and its clauses (see ``locate``)."""
+
+
 def fit_task_tagger(records: Sequence[Mapping[str, Any]], cue_tools: Callable[[str], list[str]],
                     tools: Sequence[str], *, c: float = 10.0, min_df: int = 2, keep_at: float = 0.3,
-                    add_at: float = 0.4, meta: dict[str, Any] | None = None) -> TaskTagger:
+                    add_at: float = 0.4, meta: dict[str, Any] | None = None,
+                    text_order: TextOrder | None = None) -> TaskTagger:
     """Fit a tagger on TaskBench-format records. ``cue_tools(request)`` gives the cue planner's tools for a
-    request (TaskBench names), the same function the planner uses when it applies the tagger."""
+    request (TaskBench names), the same function the planner uses when it applies the tagger; with
+    ``text_order`` the order weights are learned too (else the defaults are kept)."""
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -223,6 +292,31 @@ def fit_task_tagger(records: Sequence[Mapping[str, Any]], cue_tools: Callable[[s
                 together[position[a], position[b]] += 1
                 together[position[b], position[a]] += 1
     vocabulary = {str(term): int(index) for term, index in vectorizer.vocabulary_.items()}
-    return TaskTagger(tools=tools, vocabulary=vocabulary, idf=vectorizer.idf_.astype(np.float64), coef=coef,
-                      intercept=intercept, before=before, together=together, keep_at=keep_at, add_at=add_at,
-                      meta={"records": len(usable), "c": c, "min_df": min_df, **(meta or {})})
+    tagger = TaskTagger(tools=tools, vocabulary=vocabulary, idf=vectorizer.idf_.astype(np.float64), coef=coef,
+                        intercept=intercept, before=before, together=together, keep_at=keep_at, add_at=add_at,
+                        meta={"records": len(usable), "c": c, "min_df": min_df, **(meta or {})})
+    if text_order is not None:
+        tagger.order_weights = fit_order_weights(tagger, [(str(r["instruction"]), g) for r, g in usable], text_order)
+    return tagger
+
+
+def fit_order_weights(tagger: TaskTagger, plans: Sequence[tuple[str, list[str]]], text_order: TextOrder) -> np.ndarray:
+    """The weights of :func:`pair_features` that best predict which of two tasks a training plan runs first,
+    reading each request as the planner does (tasks no cue finds located by the tagger)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows, labels = [], []
+    for request, gold in plans:
+        if len(gold) < 2:
+            continue
+        keys, clauses = text_order(request)
+        where = {tool: keys.get(tool) or tagger.locate(tool, clauses) for tool in gold}
+        for i, a in enumerate(gold):
+            for b in gold[i + 1:]:
+                forward = pair_features(tagger, a, b, where[a], where[b])
+                rows += [forward, -forward]
+                labels += [1, 0]
+    if len(set(labels)) < 2:
+        return DEFAULT_ORDER_WEIGHTS.copy()
+    model = LogisticRegression(C=1.0, fit_intercept=False, max_iter=2000).fit(np.array(rows), np.array(labels))
+    return model.coef_[0].astype(np.float64)
