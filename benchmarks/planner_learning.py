@@ -7,7 +7,8 @@ as a run that passed would be), for several adoption similarities: a request who
 demonstration is at least that similar is planned from it (``EmbeddedPlanner.adopt_at``); others are
 planned clause by clause. No test record is ever in the bank. The first row is the planner without its
 task tagger (``orchestrator/task_tagger.py``, learned from TaskBench records outside this dev slice), the
-rest use it.
+second with the tagger's regression but not its neural half (``orchestrator/neural_tagger.py``), the rest
+use all of it.
 
     python benchmarks/planner_learning.py [--data ../shared/taskbench/huggingface/dev.jsonl] [--seed 0]
         [--out benchmarks/results/planner_learning.json]
@@ -62,6 +63,9 @@ def main() -> None:
     bank = DemoBank(":memory:", load_embed())
     rows = [{"bank": "empty, cues only (no task tagger)", "adopt_at": None,
              **score(load_embedded_planner(tagger=False), bank, test_part, None)}]
+    print(json.dumps(rows[-1]), flush=True)
+    rows.append({"bank": "empty, tagger's regression only (no neural half)", "adopt_at": None,
+                 **score(load_embedded_planner(neural=False), bank, test_part, None)})
     print(json.dumps(rows[-1]), flush=True)
     rows.append({"bank": "empty", "adopt_at": None, **score(planner, bank, test_part, None)})
     print(json.dumps(rows[-1]), flush=True)

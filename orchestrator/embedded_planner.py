@@ -383,9 +383,14 @@ def load_embed() -> Embed:
     return backend.embed
 
 
-def load_embedded_planner(*, tagger: bool = True) -> EmbeddedPlanner:
+def load_embedded_planner(*, tagger: bool = True, neural: bool = True) -> EmbeddedPlanner:
     """The embedded planner with MiniLM loaded in this process, and the shipped task tagger unless
-    ``tagger`` is False (or no model file ships)."""
+    ``tagger`` is False (or no model file ships); ``neural=False`` leaves out the tagger's neural half."""
+    import dataclasses
+
     from orchestrator.task_tagger import load_task_tagger
 
-    return EmbeddedPlanner(load_embed(), tagger=load_task_tagger() if tagger else None)
+    model = load_task_tagger() if tagger else None
+    if model is not None and not neural:
+        model = dataclasses.replace(model, neural=None)
+    return EmbeddedPlanner(load_embed(), tagger=model)

@@ -52,12 +52,12 @@ def test_the_tagger_drops_and_adds_tasks(planners):
 
 def test_the_tagger_raises_quality_on_requests_it_never_saw(planners, taskbench_records):
     """Neither the tagger (trained on TaskBench records outside the dev slice) nor the cues (written from the
-    other half) saw these. Measured: cues alone 0.679 / 0.232, with the tagger 0.727 / 0.280."""
+    other half) saw these. Measured: cues alone 0.679 / 0.232, with the tagger 0.787 / 0.339."""
     tagged, plain = planners
     _, unseen = split_halves(taskbench_records, seed=0)
     with_tagger, without = _plan_scores(tagged, unseen), _plan_scores(plain, unseen)
-    assert with_tagger["node_f1"] >= without["node_f1"] + 0.03, (with_tagger, without)
-    assert with_tagger["edge_f1"] >= without["edge_f1"] + 0.035, (with_tagger, without)
+    assert with_tagger["node_f1"] >= without["node_f1"] + 0.07, (with_tagger, without)
+    assert with_tagger["edge_f1"] >= without["edge_f1"] + 0.07, (with_tagger, without)
 
 
 def test_features_match_scikit_learn(taskbench_records):
@@ -147,11 +147,12 @@ def test_train_tagger_cli(tmp_path, taskbench_records):
     data.write_text("".join(json.dumps(r) + "\n" for r in taskbench_records))
     excluded.write_text("".join(json.dumps(r) + "\n" for r in scored))
     out = tmp_path / "mine.npz"
-    args = ["train-tagger", "--data", str(data), "--exclude", str(excluded), "--out", str(out)]
+    args = ["train-tagger", "--data", str(data), "--exclude", str(excluded), "--out", str(out), "--neural-epochs", "1"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert f"({len(scored)} ids excluded)" in result.output
-    assert TaskTagger.load(out).meta["records"] <= len(train)
+    assert f"({len(scored)} ids excluded)" in result.output and "neural half tuned for 1 epochs" in result.output
+    mine = TaskTagger.load(out)
+    assert mine.meta["records"] <= len(train) and mine.neural.meta == {**mine.neural.meta, "epochs": 1}
     tiny = tmp_path / "tiny.jsonl"
     tiny.write_text(json.dumps(taskbench_records[0]) + "\n")
     result = CliRunner().invoke(cli, ["train-tagger", "--data", str(tiny), "--out", str(tmp_path / "x.npz")])
