@@ -381,7 +381,10 @@ def train_tagger(data_paths: tuple[str, ...], exclude: tuple[str, ...], out: str
         records = [r for key, r in by_id.items() if key not in skip]
     except ValueError as err:
         _fail(str(err))
-    cue_planner = EmbeddedPlanner(load_embed())
+    try:
+        cue_planner = EmbeddedPlanner(load_embed())
+    except RuntimeError as err:  # the MiniLM package is missing: package_dir says what to install
+        _fail(str(err))
 
     def cue_tools(request: str) -> list[str]:
         return cue_planner.taskbench_tools(cue_planner.plan(request))
@@ -392,7 +395,7 @@ def train_tagger(data_paths: tuple[str, ...], exclude: tuple[str, ...], out: str
         model = fit_task_tagger(records, cue_tools, sorted(TOOLS), c=strength, meta=meta,
                                 text_order=cue_planner.text_order, neural_epochs=neural_epochs,
                                 log=lambda line: click.echo(line, err=True))
-    except ValueError as err:
+    except (ValueError, RuntimeError) as err:
         _fail(str(err))
     model.save(out)
     neural = f"; neural half tuned for {neural_epochs} epochs" if model.neural is not None else ""

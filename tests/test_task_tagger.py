@@ -8,6 +8,7 @@ from dag.metrics import TOOLS, evaluate_plans, split_halves
 from dag.taskbench import to_taskbench
 from orchestrator.cli import cli
 from orchestrator.task_tagger import (
+    DEFAULT_ORDER_WEIGHTS,
     LOCATED,
     SHIPPED_TAGGER,
     TaskTagger,
@@ -52,7 +53,7 @@ def test_the_tagger_drops_and_adds_tasks(planners):
 
 def test_the_tagger_raises_quality_on_requests_it_never_saw(planners, taskbench_records):
     """Neither the tagger (trained on TaskBench records outside the dev slice) nor the cues (written from the
-    other half) saw these. Measured: cues alone 0.679 / 0.232, with the tagger 0.787 / 0.339."""
+    other half) saw these. Measured: cues alone 0.679 / 0.228, with the tagger 0.787 / 0.333."""
     tagged, plain = planners
     _, unseen = split_halves(taskbench_records, seed=0)
     with_tagger, without = _plan_scores(tagged, unseen), _plan_scores(plain, unseen)
@@ -84,6 +85,11 @@ def test_save_and_load_keep_the_model(tmp_path, taskbench_records):
     assert before.keys() == after.keys()
     assert max(abs(before[k] - after[k]) for k in before) < 1e-2  # weights are stored as float16
     assert (again.keep_at, again.add_at, again.meta["records"]) == (tagger.keep_at, tagger.add_at, 60)
+    # a file from before the order weights and the neural half loads with the default order and no neural half
+    with np.load(tmp_path / "tagger.npz") as data:
+        np.savez(tmp_path / "old.npz", **{k: data[k] for k in data.files if k != "order_weights"})
+    old = TaskTagger.load(tmp_path / "old.npz")
+    assert old.neural is None and np.array_equal(old.order_weights, DEFAULT_ORDER_WEIGHTS)
 
 
 def _three_tool_tagger() -> TaskTagger:
@@ -92,7 +98,7 @@ def _three_tool_tagger() -> TaskTagger:
     vocabulary = {"transcribe": 0, "summary": 1}
     coef = np.zeros((2 + 3, 3), np.float32)
     coef[0, 0] = coef[1, 1] = 2.0  # "transcribe" points to ASR, "summary" to summarization
-    return TaskTagger(tools, vocabulary, np.ones(2), coef, np.zeros(3), before, before + before.T)
+    return TaskTagger(tools, vocabulary, np.ones(2), coef, np.zeros(3), before)
 
 
 def test_order_follows_the_request_and_the_training_plans():
@@ -152,7 +158,7 @@ def test_train_tagger_cli(tmp_path, taskbench_records):
     assert result.exit_code == 0, result.output
     assert f"({len(scored)} ids excluded)" in result.output and "neural half tuned for 1 epochs" in result.output
     mine = TaskTagger.load(out)
-    assert mine.meta["records"] <= len(train) and mine.neural.meta == {**mine.neural.meta, "epochs": 1}
+    assert mine.meta["records"] <= len(train) and mine.neural.meta["epochs"] == 1
     tiny = tmp_path / "tiny.jsonl"
     tiny.write_text(json.dumps(taskbench_records[0]) + "\n")
     result = CliRunner().invoke(cli, ["train-tagger", "--data", str(tiny), "--out", str(tmp_path / "x.npz")])
