@@ -160,34 +160,38 @@ class EmbeddedPlanner:
         languages put in; otherwise the clauses are labelled one by one."""
         if demos and demos[0].score >= self.adopt_at:
             return adapt(demos[0].plan, demos[0].request, request, files)
-        clauses = split_clauses(request)
-        given = list(files)
-        for clause in clauses:
-            given += [f for f in clause.files if f not in given]
-        keyed = self._keyed_steps(clauses, given, request)
+        clauses, given, stated, keyed = self._read(request, files)
         steps = [(task, clause) for task, clause, _ in keyed] or self._similar_steps(clauses)
         quotes = [q for c in clauses for q in c.quotes]
         plan = self._build(steps, given, request, quotes)
         if self.tagger is None:
             return plan
         keys = {task: key for task, _, key in keyed}
-        return self._build(self._tagged(steps, keys, plan, request, clauses), given, request, quotes)
+        return self._build(self._tagged(steps, keys, plan, request, stated), given, request, quotes)
 
     def text_order(self, request: str) -> tuple[dict[str, TextKey], list[tuple[int, str]]]:
         """Where the request asks for each task a cue finds (TaskBench name → text key), and its clauses as
         (1 if only stated before anything is asked else 0, text): what the tagger orders tasks by."""
+        _, _, stated, keyed = self._read(request)
+        return {name: key for task, _, key in keyed if (name := self.registry[task].taskbench)}, stated
+
+    def _read(self, request: str, files: list[str] | tuple[str, ...] = ()) -> tuple[
+            list[Clause], list[str], list[tuple[int, str]], list[tuple[str, Clause, TextKey]]]:
+        """The request's clauses, its files (``files`` first, then those its clauses name), each clause as
+        :func:`_stated` gives it, and the tasks the cues find with where they are asked for."""
         clauses = split_clauses(request)
-        files = list(dict.fromkeys(f for c in clauses for f in c.files))
-        keyed = self._keyed_steps(clauses, files, request)
-        return ({name: key for task, _, key in keyed if (name := self.registry[task].taskbench)},
-                _stated(clauses))
+        given = list(files)
+        for clause in clauses:
+            given += [f for f in clause.files if f not in given]
+        stated = _stated(clauses)
+        return clauses, given, stated, self._keyed_steps(clauses, stated, given, request)
 
     def taskbench_tools(self, plan: Plan) -> list[str]:
         """The TaskBench names of the plan's tasks, each once, in plan order: what the tagger reads as cues."""
         return list(dict.fromkeys(name for t in plan.tasks if (name := self.registry[t.task].taskbench)))
 
     def _tagged(self, steps: list[tuple[str, Clause]], keys: dict[str, TextKey], plan: Plan, request: str,
-                clauses: list[Clause]) -> list[tuple[str, Clause]]:
+                stated: list[tuple[int, str]]) -> list[tuple[str, Clause]]:
         """``steps`` as the tagger revises them: the tasks of ``plan`` it finds unlikely dropped, the likely
         ones no cue named added (located in the clause whose words point to them most), and all put in the
         order the tagger finds likeliest from where the request asks for each and the training plans."""
@@ -197,21 +201,21 @@ class EmbeddedPlanner:
         whole = Clause(FILE_NAME.sub(lambda m: f"the {file_modality(m.group(0)) or 'file'}", request))
         steps += [(by_name[name], whole) for name in add if name in by_name]
         names = [self.registry[task].taskbench for task, _ in steps]
-        stated = _stated(clauses)
         where = [keys.get(task) or (self.tagger.locate(name, stated) if name else None)
                  for (task, _), name in zip(steps, names)]
         return [steps[i] for i in self.tagger.order(names, where)]
 
     @staticmethod
-    def _keyed_steps(clauses: list[Clause], files: list[str], request: str) -> list[tuple[str, Clause, TextKey]]:
+    def _keyed_steps(clauses: list[Clause], stated: list[tuple[int, str]], files: list[str],
+                     request: str) -> list[tuple[str, Clause, TextKey]]:
         """The tasks the clauses name (see ``task_cues``), each once, in the order they are asked for, with
         where (see ``TextKey``). What is only stated before anything is asked ("I'm planning a video. Can
         you ...") is done last."""
         modalities = {file_modality(f) for f in files}
         found: dict[str, tuple[TextKey, Clause]] = {}
-        for index, ((stated, _), clause) in enumerate(zip(_stated(clauses), clauses)):
+        for index, ((only_stated, _), clause) in enumerate(zip(stated, clauses)):
             for task, position in named_tasks(_masked(clause), modalities, request):
-                key = (stated, index, position)
+                key = (only_stated, index, position)
                 if task not in found or key < found[task][0]:
                     found[task] = (key, clause)
         return [(task, clause, key) for task, (key, clause) in sorted(found.items(), key=lambda item: item[1][0])]
@@ -307,7 +311,7 @@ def _argument(modality: str, clause: Clause, outputs: list[tuple[str, ...]], fil
 
     def take(value: str) -> str:
         taker, where = used.setdefault(value, me)
-        if (taker, where) != me and where == me[1] and any(can_feed(o, modality) for o in outputs[taker]) \
+        if taker != me[0] and where == me[1] and any(can_feed(o, modality) for o in outputs[taker]) \
                 and ref(taker) not in taken:
             return ref(taker)
         return value

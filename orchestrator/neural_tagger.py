@@ -27,19 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from orchestrator.embedded_planner import minilm_backend
+
 
 def neural_text(masked_request: str, cue_tools: Sequence[str]) -> str:
     """What the model reads: the masked request, then the cue planner's tasks."""
     return masked_request + " [SEP] " + ", ".join(cue_tools)
-
-
-def load_minilm() -> tuple[Any, Any]:
-    """A fresh tokenizer and encoder from the catalog's MiniLM package (the same files the planner embeds
-    with), for this model to change without touching the shared embedder."""
-    from orchestrator.embedded_planner import minilm_backend
-
-    backend = minilm_backend()
-    return backend.tokenizer, backend.model
 
 
 @dataclass
@@ -72,7 +65,8 @@ class NeuralTagger:
 
     @functools.cached_property
     def _model(self) -> tuple[Any, Any]:
-        tokenizer, model = load_minilm()
+        backend = minilm_backend()  # a fresh encoder: the shared embedder stays untouched
+        tokenizer, model = backend.tokenizer, backend.model
         modules = dict(model.encoder.layer.named_modules())
         with torch.no_grad():
             for name, (a, b) in self.lora.items():  # name: "<layer index>.<module path>", as named_modules says
@@ -116,7 +110,8 @@ def fit_neural_tagger(texts: Sequence[str], labels: np.ndarray, tools: Sequence[
     AdamW on a one-cycle schedule."""
     torch.manual_seed(seed)
     shuffle = random.Random(seed)
-    tokenizer, base = load_minilm()
+    backend = minilm_backend()
+    tokenizer, base = backend.tokenizer, backend.model
     started = time.perf_counter()
     states = _lower_states(tokenizer, base, texts, top)
     log(f"lower layers run over {len(texts)} requests in {time.perf_counter() - started:.0f} s")
