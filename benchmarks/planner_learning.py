@@ -27,16 +27,15 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "taskbench" / "h
 def score(planner, bank, records, adopt_at: float | None) -> dict:
     from dag.metrics import evaluate_plans
     from dag.taskbench import to_taskbench
-    from dag.validate import check_plan
+    from orchestrator.pipeline import embedded_plan
 
     predictions, seconds, adopted, invalid = {}, 0.0, 0, 0
+    planner.adopt_at = adopt_at if adopt_at is not None else 2.0
     for record in records:
-        started = time.perf_counter()
-        demos = bank.retrieve(record["instruction"], k=1) if adopt_at is not None else None
-        planner.adopt_at = adopt_at if adopt_at is not None else 2.0
-        adopted += bool(demos and demos[0].score >= planner.adopt_at)
-        report = check_plan(planner.plan(record["instruction"], demos=demos))
+        started = time.perf_counter()  # the service's own path: bank searched while the planner plans
+        report, demo = embedded_plan(planner, record["instruction"], bank=bank if adopt_at is not None else None)
         seconds += time.perf_counter() - started
+        adopted += demo is not None
         invalid += not report.valid
         predictions[str(record["id"])] = {"id": record["id"], **to_taskbench(report.plan)}
     overall = evaluate_plans(records, predictions).to_dict()["overall"]

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from dag.plan import Plan
 from dag.validate import PlanReport, check_plan
 from deployments.artifacts import Artifact, ArtifactError, Text, load_file, save
 from deployments.catalog import DEFAULT_CATALOG, ModelCard, find_card, load_catalog
-from orchestrator.demos import DemoBank
+from orchestrator.demos import Demo, DemoBank
 from orchestrator.executor import Candidate, ExecutionError, NodeOutcome, check_runnable, execute
 from orchestrator.llm import RUN_RECORD, LLMClient, LLMConfig, LLMError
 from orchestrator.planner import LLMPlanner, PlanningError
@@ -123,16 +124,8 @@ class HuggingGPT:
         return report.plan
 
     def _embedded_plan(self, request: str, files: list[str] | tuple[str, ...]) -> PlanReport:
-        """The embedded planner's plan: adopted from a very similar demonstration when the bank has one
-        (and no equally similar request's same plan was marked bad), else clause by clause."""
-        demos = self.demo_bank().retrieve(request, k=1) if self.config.demos_k else []
-        bad = {_shape(c.plan) for c in (self.demo_bank().retrieve(request, k=3, kind="counter") if demos else [])
-               if c.score >= self._embedded.adopt_at}
-        if demos and demos[0].score >= self._embedded.adopt_at and _shape(demos[0].plan) not in bad:
-            report = check_plan(self._embedded.plan(request, files, demos=demos))
-            if report.valid:
-                return report
-        return check_plan(self._embedded.plan(request, files))
+        bank = self.demo_bank() if self.config.demos_k else None
+        return embedded_plan(self._embedded, request, files, bank)[0]
 
     def learn(self, request: str, plan: list[dict[str, Any]], good: bool = True, source: str = "user") -> bool:
         """Store a run's plan as a demonstration (``good``) or a counter-example; ``False`` if it was known."""
@@ -265,6 +258,30 @@ class HuggingGPT:
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         return result
+
+
+_PLANNING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="embedded-plan")
+"""Where the embedded planner plans clause by clause while the demonstration bank is searched."""
+
+
+def embedded_plan(planner: Any, request: str, files: list[str] | tuple[str, ...] = (),
+                  bank: DemoBank | None = None) -> tuple[PlanReport, Demo | None]:
+    """The embedded planner's plan (``planner``: an ``EmbeddedPlanner``), with the demonstration it was
+    adopted from: one at least ``planner.adopt_at`` similar in ``bank``, unless an equally similar
+    request's same plan was marked bad; else the plan made clause by clause. Both are one MiniLM pass
+    (the bank's query, the tagger's), so the clause-by-clause plan is made in another thread while the
+    bank is searched: on two cores a bank adds a few milliseconds, not a second pass."""
+    if bank is None:
+        return check_plan(planner.plan(request, files)), None
+    own = _PLANNING.submit(planner.plan, request, files)
+    demos = bank.retrieve(request, k=1)
+    if demos and demos[0].score >= planner.adopt_at:
+        bad = {_shape(c.plan) for c in bank.retrieve(request, k=3, kind="counter") if c.score >= planner.adopt_at}
+        if _shape(demos[0].plan) not in bad:
+            report = check_plan(planner.plan(request, files, demos=demos))
+            if report.valid:
+                return report, demos[0]
+    return check_plan(own.result()), None
 
 
 def _shape(plan: list[dict[str, Any]]) -> tuple:

@@ -87,3 +87,27 @@ def test_a_passing_run_is_learned_once_and_feedback_marks_it(hugginggpt, monkeyp
     assert hugginggpt.demo_bank().counts()["counter"] == counters + 1
     bad = CliRunner().invoke(cli, ["feedback", str(EXAMPLES / "sign.png")])
     assert bad.exit_code == 2 and "not a run record" in bad.output
+
+
+def test_embedded_plan_adopts_a_similar_demonstration_unless_marked_bad(embed, tmp_path):
+    from orchestrator.demos import DemoBank
+    from orchestrator.embedded_planner import load_embedded_planner
+    from orchestrator.pipeline import embedded_plan
+
+    planner = load_embedded_planner()
+    demo = [{"task": "image-to-text", "id": 0, "dep": [-1], "args": {"image": "sign.png"}},
+            {"task": "summarization", "id": 1, "dep": [0], "args": {"text": "<GENERATED>-0"}},
+            {"task": "translation", "id": 2, "dep": [1], "args": {"text": "<GENERATED>-1", "text2": "German"}}]
+    request = "Summarize the poster in board.jpg and give me the summary in French"
+    own, none = embedded_plan(planner, request)  # no bank: clause by clause
+    assert none is None and own.valid
+    bank = DemoBank(tmp_path / "bank.sqlite", embed)
+    bank.add("Summarize the poster in sign.png and give me the summary in German", demo)
+    adopted, used = embedded_plan(planner, request, bank=bank)
+    assert used is not None and used.plan == demo and adopted.valid
+    assert [t.task for t in adopted.plan] == ["image-to-text", "summarization", "translation"]
+    assert adopted.plan[0].args == {"image": "board.jpg"} and adopted.plan[2].args["text2"] == "French"
+    assert adopted.plan.to_data() != own.plan.to_data()  # so the bank is what changed it
+    bank.add("Summarise the poster in sign.png and give me the summary in German", demo, kind="counter")
+    again, used = embedded_plan(planner, request, bank=bank)  # the same plan was marked bad: not adopted
+    assert used is None and again.plan.to_data() == own.plan.to_data()
