@@ -169,3 +169,50 @@ def _link_nodes(link: Any, names: list[str], warnings: list[str]) -> tuple[int, 
 def _taskbench_name(name: str, registry: TaskRegistry) -> str:
     task_type = registry.by_id.get(name)
     return task_type.taskbench if task_type is not None and task_type.taskbench else name
+
+
+def node_references(node: Any) -> list[int]:
+    """The node indices a TaskBench node's arguments name (``<node-j>``), as written."""
+    found: list[int] = []
+    arguments = node.get("arguments", []) if isinstance(node, Mapping) else []
+    for argument in arguments if isinstance(arguments, list) else [arguments]:
+        if isinstance(argument, Mapping):
+            argument = next(iter(argument.values()), "")
+        if isinstance(argument, list):
+            argument = " ".join(map(str, argument))
+        found += [int(j) for j in NODE_REF.findall(str(argument))]
+    return found
+
+
+def reference_numbering(nodes: list[Any]) -> str:
+    """How a gold plan numbers its ``<node-j>`` references: ``"from 0"`` (every reference to an earlier
+    node), ``"from 1"`` (every one fits only if read from 1), ``"mixed"`` or ``"none"``. TaskBench's data
+    has all four."""
+    pairs = [(i, j) for i, node in enumerate(nodes) for j in node_references(node)]
+    if not pairs:
+        return "none"
+    if all(j < i for i, j in pairs):
+        return "from 0"
+    if all(1 <= j <= i for i, j in pairs):
+        return "from 1"
+    return "mixed"
+
+
+def meant_dependencies(nodes: list[Any]) -> list[set[int]]:
+    """Each gold node's parents as its references mean them: read from 1 where the plan numbers from 1,
+    else as written; a reference to the node itself or past the end is dropped."""
+    shift = 1 if reference_numbering(nodes) == "from 1" else 0
+    return [{j - shift for j in node_references(node)} & set(range(len(nodes))) - {i} for i, node in enumerate(nodes)]
+
+
+def runnable_order(nodes: list[Any]) -> list[int]:
+    """The gold nodes' indices in an order they can run in. Gold plans may list nodes in any order (some
+    alphabetically, referencing later nodes), so this is a topological order of :func:`meant_dependencies`,
+    ties by list position; the list order where those dependencies have a cycle."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(nodes)))
+    graph.add_edges_from((j, i) for i, parents in enumerate(meant_dependencies(nodes)) for j in parents)
+    try:
+        return list(nx.lexicographical_topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        return list(range(len(nodes)))

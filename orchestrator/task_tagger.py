@@ -261,11 +261,15 @@ def _load(path: str) -> TaskTagger | None:
 
 
 def gold_tools(record: Mapping[str, Any], tools: Sequence[str]) -> list[str] | None:
-    """The known tools of a TaskBench record's plan in plan order (each once), or None if it is malformed."""
+    """The known tools of a TaskBench record's plan (each once) in an order the plan can run in, or None if
+    it is malformed. Not the list order: some gold plans list their nodes alphabetically, referencing
+    later ones (see ``dag.taskbench.runnable_order``)."""
+    from dag.taskbench import runnable_order
+
     nodes = record.get("task_nodes")
     if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
         return None
-    names = [str(n.get("task", "")).replace("_", " ") for n in nodes]
+    names = [str(nodes[i].get("task", "")).replace("_", " ") for i in runnable_order(nodes)]
     return list(dict.fromkeys(n for n in names if n in tools))
 
 
@@ -307,17 +311,13 @@ def fit_task_tagger(records: Sequence[Mapping[str, Any]], cue_tools: Callable[[s
     features = sparse.hstack([words, sparse.csr_matrix(cues)]).tocsr()
     coef = np.zeros((features.shape[1], len(tools)), dtype=np.float32)
     intercept = np.full(len(tools), -20.0)
-    before = np.zeros((len(tools), len(tools)), dtype=np.int32)
     for j, tool in enumerate(tools):
         labels = np.array([tool in gold for _, gold in usable])
         if labels.any() and not labels.all():
             model = LogisticRegression(C=c, max_iter=3000).fit(features, labels)
             coef[:, j] = model.coef_[0]
             intercept[j] = model.intercept_[0]
-    for _, gold in usable:
-        for i, a in enumerate(gold):
-            for b in gold[i + 1:]:
-                before[position[a], position[b]] += 1
+    before = order_counts([gold for _, gold in usable], tools)
     vocabulary = {str(term): int(index) for term, index in vectorizer.vocabulary_.items()}
     tagger = TaskTagger(tools=tools, vocabulary=vocabulary, idf=vectorizer.idf_.astype(np.float64), coef=coef,
                         intercept=intercept, before=before, keep_at=keep_at, add_at=add_at,
@@ -331,6 +331,17 @@ def fit_task_tagger(records: Sequence[Mapping[str, Any]], cue_tools: Callable[[s
         labels = np.array([[tool in gold for tool in tools] for _, gold in usable], dtype=np.float32)
         tagger.neural = fit_neural_tagger(reads, labels, tools, epochs=neural_epochs, log=log)
     return tagger
+
+
+def order_counts(plans: Sequence[Sequence[str]], tools: Sequence[str]) -> np.ndarray:
+    """``[a, b]``: how many of ``plans`` (tool names in run order) run tool ``a`` before tool ``b``."""
+    position = {t: i for i, t in enumerate(tools)}
+    before = np.zeros((len(tools), len(tools)), dtype=np.int32)
+    for plan in plans:
+        for i, a in enumerate(plan):
+            for b in plan[i + 1:]:
+                before[position[a], position[b]] += 1
+    return before
 
 
 def fit_order_weights(tagger: TaskTagger, plans: Sequence[tuple[str, list[str]]], text_order: TextOrder) -> np.ndarray:

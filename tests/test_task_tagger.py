@@ -163,3 +163,11 @@ def test_train_tagger_cli(tmp_path, taskbench_records):
     tiny.write_text(json.dumps(taskbench_records[0]) + "\n")
     result = CliRunner().invoke(cli, ["train-tagger", "--data", str(tiny), "--out", str(tmp_path / "x.npz")])
     assert result.exit_code != 0 and "at least 20" in result.output
+
+
+def test_gold_tools_are_in_an_order_the_gold_plan_can_run_in():
+    record = {"task_nodes": [{"task": "Conversational", "arguments": ["<node-2>"]},
+                             {"task": "Image-to-Text", "arguments": ["a.jpg"]},
+                             {"task": "Summarization", "arguments": ["<node-1>"]},
+                             {"task": "Audio Enhancement", "arguments": ["<node-0>"]}]}  # not a tool
+    assert gold_tools(record, sorted(TOOLS)) == ["Image-to-Text", "Summarization", "Conversational"]

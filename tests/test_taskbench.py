@@ -76,3 +76,30 @@ def test_a_forward_reference_that_closes_a_cycle_is_dropped(taskbench_records):
     plan, warnings = from_taskbench(record)
     build_graph(plan)
     assert any("close a cycle" in w for w in warnings)
+
+
+def _nodes(*specs):
+    return [{"task": task, "arguments": list(arguments)} for task, *arguments in specs]
+
+
+def test_reference_numbering_tells_the_four_ways_gold_plans_number_references():
+    from dag.taskbench import meant_dependencies, reference_numbering
+
+    from_0 = _nodes(("Image-to-Text", "a.jpg"), ("Summarization", "<node-0>"), ("Translation", "<node-1>", "French"))
+    from_1 = _nodes(("Image-to-Text", "a.jpg"), ("Summarization", "<node-1>"), ("Translation", "<node-2>"))
+    mixed = _nodes(("Conversational", "<node-2>"), ("Image-to-Text", "a.jpg"), ("Summarization", "<node-1>"))
+    none = _nodes(("Image-to-Text", "a.jpg"), ("Summarization", "the text"))
+    assert [reference_numbering(n) for n in (from_0, from_1, mixed, none)] == ["from 0", "from 1", "mixed", "none"]
+    assert meant_dependencies(from_0) == meant_dependencies(from_1) == [set(), {0}, {1}]
+    assert meant_dependencies(mixed) == [{2}, set(), {1}]  # as written
+    assert meant_dependencies(none) == [set(), set()]
+
+
+def test_runnable_order_puts_an_alphabetically_listed_plan_in_an_order_it_can_run_in():
+    from dag.taskbench import runnable_order
+
+    listed = _nodes(("Conversational", "<node-3>"), ("Depth Estimation", "a.jpg"), ("Image Segmentation", "<node-1>"),
+                    ("Tabular Classification", "<node-2>"))
+    assert runnable_order(listed) == [1, 2, 3, 0]
+    cycle = _nodes(("Summarization", "<node-1>"), ("Translation", "<node-0>"))  # "mixed" both ways: list order
+    assert runnable_order(cycle) == [0, 1]
