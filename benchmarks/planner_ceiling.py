@@ -5,12 +5,12 @@ Each row plans the same records; everything not taken from the gold plan is the 
 1. the planner as shipped;
 2. the gold order for the tasks it got right (its task set, its dependencies);
 3. the gold task set (its order, its dependencies);
-4. the gold task set and order (its dependencies). The gold order is one the gold plan can run in: gold
-   plans may list their nodes in any order (some alphabetically), so it is a topological order of the
-   dependencies the gold plan means;
+4. the gold task set and order (its dependencies). The gold order is one the gold plan can run in
+   (``task_tagger.gold_tools``): gold plans may list their nodes in any order, some alphabetically;
 5. a perfect plan in our vocabulary: the gold tasks that are among TaskBench's 23 tools, in gold order,
-   with the dependencies the gold plan means (its ``<node-j>`` references read from 0, or from 1 where the
-   record numbers them from 1), scored against the gold as evaluate.py reads it.
+   with the dependencies the gold plan means (its ``<node-j>`` references read from 0, or from 1 where
+   the record numbers them from 1: ``dag.taskbench.meant_dependencies``), scored against the gold as
+   evaluate.py reads it.
 
 Row 5 is the most any planner that writes correct plans with the 23 tools can score: gold plans name
 steps outside the 23 tools ("Audio Enhancement") and some number their references from 1, which
@@ -56,22 +56,13 @@ class GoldGuide:
         return [next(slots) if names[i] in self.gold else i for i in own]
 
 
-def gold_order(record: Mapping[str, Any], tools: frozenset[str]) -> list[str]:
-    """The gold plan's tools (each once) in an order it can run in (``dag.taskbench.runnable_order``)."""
-    from dag.taskbench import runnable_order
-
-    nodes = record["task_nodes"]
-    names = [str(nodes[i].get("task", "")).replace("_", " ") for i in runnable_order(nodes)]
-    return list(dict.fromkeys(n for n in names if n in tools))
-
-
 def perfect_plan(record: Mapping[str, Any], tools: frozenset[str]) -> dict[str, list]:
-    """The gold plan as meant, in the 23 tools: its tool nodes, each referencing the nodes its gold
-    references mean."""
-    from dag.taskbench import meant_dependencies
+    """The gold plan as meant, in the 23 tools: its tool nodes in an order they can run in, each
+    referencing the nodes its gold references mean (``dag.taskbench.meant_dependencies``)."""
+    from dag.taskbench import meant_dependencies, runnable_order
 
     nodes = record["task_nodes"]
-    kept = [i for i, node in enumerate(nodes) if str(node.get("task", "")).replace("_", " ") in tools]
+    kept = [i for i in runnable_order(nodes) if str(nodes[i].get("task", "")).replace("_", " ") in tools]
     index = {old: new for new, old in enumerate(kept)}
     parents = meant_dependencies(nodes)
     return {"task_nodes": [{"task": nodes[i]["task"],
@@ -91,6 +82,7 @@ def main() -> None:
     from dag.metrics import TOOLS, evaluate_plans, node_names, read_jsonl, resource_edges, split_halves
     from dag.taskbench import reference_numbering, to_taskbench
     from orchestrator.embedded_planner import load_embedded_planner
+    from orchestrator.task_tagger import gold_tools
 
     if not Path(args.data).exists():
         raise SystemExit(f"TaskBench data not found at {args.data}; pass --data")
@@ -111,7 +103,7 @@ def main() -> None:
     def planned(tasks: bool, order: bool) -> dict[str, dict]:
         predictions = {}
         for record in readable:
-            gold = gold_order(record, TOOLS)
+            gold = gold_tools(record, sorted(TOOLS)) or []
             planner.tagger = GoldGuide(shipped, gold, tasks=tasks, order=order) if tasks or order else shipped
             predictions[str(record["id"])] = to_taskbench(planner.plan(record["instruction"]))
         planner.tagger = shipped

@@ -172,10 +172,17 @@ def _taskbench_name(name: str, registry: TaskRegistry) -> str:
 
 
 def node_references(node: Any) -> list[int]:
-    """The node indices a TaskBench node's arguments name (``<node-j>``), as written."""
+    """The node indices a TaskBench node's arguments name (``<node-j>``), as written; arguments read as
+    :func:`from_taskbench` reads them (``parameters``, one string, an object), an argument that is an
+    object by its first value and a list by all of its items, as evaluate.py does."""
+    if not isinstance(node, Mapping):
+        return []
+    try:
+        arguments = _node_arguments(node, 0, [])
+    except TaskBenchFormatError:
+        return []
     found: list[int] = []
-    arguments = node.get("arguments", []) if isinstance(node, Mapping) else []
-    for argument in arguments if isinstance(arguments, list) else [arguments]:
+    for argument in arguments:
         if isinstance(argument, Mapping):
             argument = next(iter(argument.values()), "")
         if isinstance(argument, list):
@@ -185,9 +192,9 @@ def node_references(node: Any) -> list[int]:
 
 
 def reference_numbering(nodes: list[Any]) -> str:
-    """How a gold plan numbers its ``<node-j>`` references: ``"from 0"`` (every reference to an earlier
-    node), ``"from 1"`` (every one fits only if read from 1), ``"mixed"`` or ``"none"``. TaskBench's data
-    has all four."""
+    """How a gold plan numbers its ``<node-j>`` references: ``"from 0"`` (each names an earlier node),
+    ``"from 1"`` (each does only when read from 1), ``"mixed"`` or ``"none"``. TaskBench's data has all
+    four; a plan listed out of order is "mixed"."""
     pairs = [(i, j) for i, node in enumerate(nodes) for j in node_references(node)]
     if not pairs:
         return "none"
@@ -199,20 +206,30 @@ def reference_numbering(nodes: list[Any]) -> str:
 
 
 def meant_dependencies(nodes: list[Any]) -> list[set[int]]:
-    """Each gold node's parents as its references mean them: read from 1 where the plan numbers from 1,
-    else as written; a reference to the node itself or past the end is dropped."""
-    shift = 1 if reference_numbering(nodes) == "from 1" else 0
-    return [{j - shift for j in node_references(node)} & set(range(len(nodes))) - {i} for i, node in enumerate(nodes)]
+    """Each gold node's parents as its references mean them: read from 0 or from 1, whichever makes fewer
+    of them name the node itself or no node of the plan (on a tie the reading without a cycle, then from
+    0); those that still do are dropped. So plans numbered from 1 are read right even when listed out of
+    order (:func:`runnable_order` breaks any cycle left)."""
+    written = [node_references(node) for node in nodes]
+
+    def reading(shift: int) -> tuple[tuple[bool, int], list[set[int]]]:
+        shifted = [{j - shift for j in refs} for refs in written]
+        kept = [{j for j in group if 0 <= j < len(nodes) and j != i} for i, group in enumerate(shifted)]
+        graph = nx.DiGraph((j, i) for i, group in enumerate(kept) for j in group)
+        bad = sum(len(group) for group in shifted) - sum(len(group) for group in kept)
+        return (bad, not nx.is_directed_acyclic_graph(graph)), kept
+
+    return min(reading(0), reading(1), key=lambda read: read[0])[1]
 
 
 def runnable_order(nodes: list[Any]) -> list[int]:
     """The gold nodes' indices in an order they can run in. Gold plans may list nodes in any order (some
-    alphabetically, referencing later nodes), so this is a topological order of :func:`meant_dependencies`,
-    ties by list position; the list order where those dependencies have a cycle."""
+    alphabetically, referencing later nodes), so this is a topological order of
+    :func:`meant_dependencies`, ties by list position; a dependency that would close a cycle is skipped."""
     graph = nx.DiGraph()
     graph.add_nodes_from(range(len(nodes)))
-    graph.add_edges_from((j, i) for i, parents in enumerate(meant_dependencies(nodes)) for j in parents)
-    try:
-        return list(nx.lexicographical_topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        return list(range(len(nodes)))
+    for i, parents in enumerate(meant_dependencies(nodes)):
+        for j in sorted(parents):
+            if not nx.has_path(graph, i, j):
+                graph.add_edge(j, i)
+    return list(nx.lexicographical_topological_sort(graph))

@@ -21,7 +21,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -206,17 +206,18 @@ class DemoBank:
                 continue
             if " ".join(demo.request.lower().split()) in skip_requests:
                 continue
-            demo.score = float(scores[index])
-            chosen.append(demo)
+            chosen.append(replace(demo, score=float(scores[index])))  # a copy: banks are shared
             if len(chosen) == k:
                 break
         return chosen
 
     def _query_vector(self, request: str) -> np.ndarray:
         text = retrieval_text(request)
-        if self._last_query is None or self._last_query[0] != text:
-            self._last_query = (text, self.embed([text])[0].astype(np.float32))
-        return self._last_query[1]
+        last = self._last_query  # read once: another thread's request may replace it meanwhile
+        if last is None or last[0] != text:
+            last = (text, self.embed([text])[0].astype(np.float32))
+            self._last_query = last
+        return last[1]
 
     def close(self) -> None:
         self._db.close()

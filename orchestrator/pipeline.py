@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dag.graph import build_graph
 from dag.plan import Plan
@@ -27,6 +27,9 @@ from orchestrator.executor import Candidate, ExecutionError, NodeOutcome, check_
 from orchestrator.llm import RUN_RECORD, LLMClient, LLMConfig, LLMError
 from orchestrator.planner import LLMPlanner, PlanningError
 from orchestrator.selector import Selection, SelectionError, select_models
+
+if TYPE_CHECKING:
+    from orchestrator.embedded_planner import EmbeddedPlanner
 
 RESPONSE_SYSTEM = ("#4 Response Generation Stage: With the task execution logs, the AI assistant needs to describe "
                    "the process and inference results.")
@@ -124,6 +127,7 @@ class HuggingGPT:
         return report.plan
 
     def _embedded_plan(self, request: str, files: list[str] | tuple[str, ...]) -> PlanReport:
+        """The embedded planner's plan, from the bank when it has a very similar demonstration."""
         bank = self.demo_bank() if self.config.demos_k else None
         return embedded_plan(self._embedded, request, files, bank)[0]
 
@@ -260,15 +264,16 @@ class HuggingGPT:
         return result
 
 
-_PLANNING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="embedded-plan")
-"""Where the embedded planner plans clause by clause while the demonstration bank is searched."""
+_PLANNING = ThreadPoolExecutor(max_workers=32, thread_name_prefix="embedded-plan")
+"""Where the embedded planner plans clause by clause while the demonstration bank is searched (as many
+threads as the service runs requests at once, twice its default ``--max-concurrent-runs``)."""
 
 
-def embedded_plan(planner: Any, request: str, files: list[str] | tuple[str, ...] = (),
+def embedded_plan(planner: EmbeddedPlanner, request: str, files: list[str] | tuple[str, ...] = (),
                   bank: DemoBank | None = None) -> tuple[PlanReport, Demo | None]:
-    """The embedded planner's plan (``planner``: an ``EmbeddedPlanner``), with the demonstration it was
-    adopted from: one at least ``planner.adopt_at`` similar in ``bank``, unless an equally similar
-    request's same plan was marked bad; else the plan made clause by clause. Both are one MiniLM pass
+    """The embedded planner's plan, with the demonstration it was adopted from: one at least
+    ``planner.adopt_at`` similar in ``bank``, unless an equally similar request's same plan was marked bad,
+    and only if the adopted plan validates; else the plan made clause by clause. Both need a MiniLM pass
     (the bank's query, the tagger's), so the clause-by-clause plan is made in another thread while the
     bank is searched: on two cores a bank adds a few milliseconds, not a second pass."""
     if bank is None:
@@ -280,6 +285,7 @@ def embedded_plan(planner: Any, request: str, files: list[str] | tuple[str, ...]
         if _shape(demos[0].plan) not in bad:
             report = check_plan(planner.plan(request, files, demos=demos))
             if report.valid:
+                own.cancel()  # not needed; stops it only if it has not started
                 return report, demos[0]
     return check_plan(own.result()), None
 

@@ -101,5 +101,20 @@ def test_runnable_order_puts_an_alphabetically_listed_plan_in_an_order_it_can_ru
     listed = _nodes(("Conversational", "<node-3>"), ("Depth Estimation", "a.jpg"), ("Image Segmentation", "<node-1>"),
                     ("Tabular Classification", "<node-2>"))
     assert runnable_order(listed) == [1, 2, 3, 0]
-    cycle = _nodes(("Summarization", "<node-1>"), ("Translation", "<node-0>"))  # "mixed" both ways: list order
-    assert runnable_order(cycle) == [0, 1]
+    from_1 = _nodes(("Conversational", "<node-4>"), ("Depth Estimation", "a.jpg"), ("Image Segmentation", "<node-2>"),
+                    ("Tabular Classification", "<node-3>"))  # numbered from 1 and listed alphabetically
+    assert runnable_order(from_1) == [1, 2, 3, 0]
+    cycle = _nodes(("Summarization", "<node-1>"), ("Translation", "<node-2>"), ("Text-to-Speech", "<node-0>"))
+    assert runnable_order(cycle) == [2, 1, 0]  # the dependency that closes the cycle (0 → 2) is skipped
+
+
+def test_node_references_read_every_argument_form():
+    from dag.taskbench import meant_dependencies, node_references
+
+    assert node_references({"task": "VQA", "arguments": {"image": "<node-0>", "text": "<node-1>"}}) == [0, 1]
+    assert node_references({"task": "VQA", "parameters": ["<node-2>"]}) == [2]
+    assert node_references({"task": "VQA", "arguments": "<node-3>"}) == [3]
+    assert node_references({"task": "VQA", "arguments": [{"image": "<node-1>"}, ["x", "<node-4>"]]}) == [1, 4]
+    assert node_references("not a node") == [] and node_references({"task": "VQA", "arguments": 7}) == []
+    past_end_and_self = _nodes(("Image-to-Text", "a.jpg"), ("Summarization", "<node-1>", "<node-9>"))
+    assert meant_dependencies(past_end_and_self) == [set(), {0}]  # read from 1: <node-1> is node 0
