@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/planner_ceiling.json")
     args = parser.parse_args()
 
-    from dag.metrics import TOOLS, evaluate_plans, node_names, read_jsonl, resource_edges, split_halves
+    from dag.metrics import TOOLS, evaluate_plans, read_jsonl, resource_edges, split_halves
     from dag.taskbench import reference_numbering, to_taskbench
     from orchestrator.embedded_planner import load_embedded_planner
     from orchestrator.task_tagger import gold_tools
@@ -89,14 +89,8 @@ def main() -> None:
     records = read_jsonl(args.data)
     if args.part == "test":
         records = split_halves(records, args.seed)[1]
-    readable = []
-    for record in records:
-        try:
-            node_names(record.get("task_nodes"))
-            resource_edges(record["task_nodes"], gold=True)
-            readable.append(record)
-        except Exception:  # noqa: BLE001 - evaluate.py drops a gold record it cannot read; so do we
-            continue
+    unreadable = evaluate_plans(records, {}).dropped  # gold records evaluate.py cannot read: left out here too
+    readable = [r for r in records if str(r.get("id")) not in unreadable]
     planner = load_embedded_planner()
     shipped = planner.tagger
 

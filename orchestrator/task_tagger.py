@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dag.resources import file_modality
+from dag.taskbench import runnable_order
 from orchestrator.embedded_planner import QUOTED, TextKey
 
 if TYPE_CHECKING:
@@ -152,9 +153,9 @@ class TaskTagger:
             return list(range(n))
         logit = np.zeros((n, n))
         for i in range(n):
-            for j in range(n):
-                if i != j:
-                    logit[i, j] = float(self.order_weights @ pair_features(self, tools[i], tools[j], keys[i], keys[j]))
+            for j in range(i + 1, n):  # pair_features is antisymmetric: j before i is the negation
+                logit[i, j] = float(self.order_weights @ pair_features(self, tools[i], tools[j], keys[i], keys[j]))
+                logit[j, i] = -logit[i, j]
         return best_linear_order(-np.logaddexp(0.0, -logit))
 
     def save(self, path: str | Path) -> None:
@@ -264,8 +265,6 @@ def gold_tools(record: Mapping[str, Any], tools: Sequence[str]) -> list[str] | N
     """The known tools of a TaskBench record's plan (each once) in an order the plan can run in, or None if
     it is malformed. Not the list order: some gold plans list their nodes alphabetically, referencing
     later ones (see ``dag.taskbench.runnable_order``)."""
-    from dag.taskbench import runnable_order
-
     nodes = record.get("task_nodes")
     if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
         return None
